@@ -3,33 +3,76 @@
 Each helper is plain NumPy so that generated code runs as ordinary Python;
 each one is also differentiable (rules in ``tangent2/rules/runtime.py``), so
 generated code can be differentiated again.
+
+Conventions shared by the helpers:
+
+* A parameter that receives a cotangent is called ``ct`` (never ``g``: the
+  helpers have VJP rules of their own, whose first parameter is ``g``).
+* Dtypes are preserved: a Python scalar cotangent takes the floating dtype of
+  the array it is spread over (so a float32 array gets a float32 gradient),
+  and a gradient for a Python float is a Python float.
+* Results that generated code may accumulate into are fresh arrays, never
+  read-only broadcast views.
 """
 import numpy as np
 
+__all__ = [
+    # original helpers
+    "unbroadcast", "broadcast_like", "zeros_like", "add_at", "saved", "gather",
+    # reductions
+    "reduce_sum", "unreduce", "reduced_size", "extremum_weights", "prod_others",
+    "cumsum_vjp",
+    # products
+    "dot_vjp_a", "dot_vjp_b", "matmul_vjp_a", "matmul_vjp_b",
+    "inner_vjp_a", "inner_vjp_b", "einsum_vjp_a", "einsum_vjp_b",
+    "mat_outer", "matrix_transpose", "expand_last2",
+    # structure
+    "trace_vjp", "diag_vjp", "split_like", "unstack_like", "hstack_vjp",
+    "vstack_vjp", "inverse_axes", "cast_like",
+    # piecewise selections
+    "max_weight", "min_weight", "fmax_weight", "fmin_weight",
+    "clip_below", "clip_above",
+    # linear algebra
+    "norm_order",
+]
 
-def unbroadcast(g, x):
-    """Sum the cotangent ``g`` down to the shape of ``x``, undoing broadcasting."""
+
+# ---------------------------------------------------------------------------
+# the original helpers
+
+def unbroadcast(ct, x):
+    """Sum the cotangent ``ct`` down to the shape of ``x``, undoing broadcasting.
+
+    ``ct`` has the shape of a value that ``x`` was broadcast into; the result
+    has ``x``'s shape (a Python float when ``x`` is a Python scalar or None).
+    A ``ct`` smaller than ``x`` is broadcast up instead.
+    """
     x_shape = np.shape(x)
-    g_shape = np.shape(g)
-    if g_shape == x_shape:
-        return g
+    ct_shape = np.shape(ct)
+    if ct_shape == x_shape:
+        return ct
     if not x_shape:
-        return _scalar_like(np.sum(g), x)
-    extra = len(g_shape) - len(x_shape)
+        return _scalar_like(np.sum(ct), x)
+    target = np.broadcast_shapes(ct_shape, x_shape)
+    if target != ct_shape:
+        ct = np.broadcast_to(_array_for(ct, x), target)
+    extra = len(target) - len(x_shape)
     if extra:
-        g = np.sum(g, axis=tuple(range(extra)))
-    summed = tuple(i for i, n in enumerate(x_shape) if n == 1 and g.shape[i] != 1)
+        ct = np.sum(ct, axis=tuple(range(extra)))
+    summed = tuple(i for i, n in enumerate(x_shape) if n == 1 and ct.shape[i] != 1)
     if summed:
-        g = np.sum(g, axis=summed, keepdims=True)
-    return g
+        ct = np.sum(ct, axis=summed, keepdims=True)
+    if not ct.flags.writeable:
+        ct = ct.copy()
+    return ct
 
 
-def broadcast_like(t, ans):
-    """Give the tangent ``t`` the shape of the value ``ans`` it belongs to."""
-    ans_shape = np.shape(ans)
-    if np.shape(t) == ans_shape:
+def broadcast_like(t, like):
+    """Give the tangent ``t`` the shape of the value ``like`` it belongs to (a fresh array)."""
+    like_shape = np.shape(like)
+    if np.shape(t) == like_shape:
         return t
-    return np.broadcast_to(t, ans_shape).copy()
+    return np.broadcast_to(_array_for(t, like), like_shape).copy()
 
 
 def zeros_like(x):
@@ -43,10 +86,18 @@ def zeros_like(x):
     return 0.0
 
 
-def add_at(dx, index, g):
-    """``dx[index] += g``, accumulating repeated indices; returns ``dx``."""
-    np.add.at(dx, index, g)
+def add_at(dx, index, value):
+    """``dx[index] += value``, accumulating repeated indices; returns ``dx``."""
+    np.add.at(dx, index, value)
     return dx
+
+
+def gather(ct, index, like):
+    """``ct[index]`` summed down to the shape of ``like``: the adjoint of ``add_at(dx, index, like)`` for ``like``."""
+    picked = np.asarray(ct)[index]
+    if isinstance(picked, np.ndarray):
+        picked = picked.copy()
+    return unbroadcast(picked, like)
 
 
 def saved(value):
@@ -56,13 +107,449 @@ def saved(value):
     return value
 
 
+# ---------------------------------------------------------------------------
+# reductions
+
+def reduce_sum(x, axis=None, keepdims=False):
+    """``np.sum(x, axis=axis, keepdims=keepdims)`` (a helper: Numba has no ``keepdims=``)."""
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def unreduce(ct, x, axis=None, keepdims=False):
+    """Spread ``ct``, shaped like a reduction of ``x`` over ``axis``, back to ``x``'s shape.
+
+    The adjoint of ``reduce_sum(x, axis, keepdims)``: every element of ``x``
+    gets the value of ``ct`` at its reduced position.
+    """
+    shape = np.shape(x)
+    if np.shape(ct) == shape:
+        return ct
+    arr = _array_for(ct, x)
+    if not keepdims:
+        axes = _norm_axes(axis, len(shape))
+        arr = arr.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
+    return np.broadcast_to(arr, shape).copy()
+
+
+def reduced_size(x, axis=None):
+    """How many elements of ``x`` a reduction over ``axis`` combines into one (an int)."""
+    shape = np.shape(x)
+    size = 1
+    for i in _norm_axes(axis, len(shape)):
+        size *= shape[i]
+    return size
+
+
+def extremum_weights(x, extremum, axis=None, keepdims=False):
+    """Where ``x`` equals its reduced ``extremum`` (max or min over ``axis``): 1/count, else 0.
+
+    ``extremum`` has the reduced shape; ties share the derivative equally.
+    The result has ``x``'s shape and floating dtype.
+    """
+    xa = np.asarray(x)
+    axes = _norm_axes(axis, xa.ndim)
+    mask = xa == unreduce(np.asarray(extremum), xa, axis, keepdims)
+    count = np.sum(mask, axis=axes, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weights = (mask / count).astype(_float_dtype(xa.dtype))
+    return _kind_like(weights, x)
+
+
+def prod_others(x, axis=None):
+    """For each element of ``x``, the product of the *other* elements in its reduction over ``axis``.
+
+    The derivative of ``np.prod(x, axis)``, exact when ``x`` has zeros
+    (computed with exclusive cumulative products, no division).
+    """
+    xa = np.asarray(x)
+    dtype = _float_dtype(xa.dtype)
+    if xa.ndim == 0:
+        return _kind_like(np.ones((), dtype=dtype), x)
+    axes = _norm_axes(axis, xa.ndim)
+    ends = tuple(range(xa.ndim - len(axes), xa.ndim))
+    moved = np.moveaxis(xa.astype(dtype, copy=False), axes, ends)
+    rest = moved.shape[: xa.ndim - len(axes)]
+    n = reduced_size(xa, axis)
+    if n == 0:
+        return np.zeros(xa.shape, dtype=dtype)
+    flat = moved.reshape(rest + (n,))
+    ones = np.ones(rest + (1,), dtype=dtype)
+    left = np.concatenate((ones, np.cumprod(flat[..., :-1], axis=-1)), axis=-1)
+    right = np.concatenate((np.cumprod(flat[..., :0:-1], axis=-1)[..., ::-1], ones), axis=-1)
+    result = (left * right).reshape(moved.shape)
+    return np.ascontiguousarray(np.moveaxis(result, ends, axes))
+
+
+def cumsum_vjp(ct, a, axis=None):
+    """The adjoint of ``np.cumsum(a, axis)``: reverse cumulative sum of ``ct``, shaped like ``a``.
+
+    With ``axis=None`` the cumulative sum ran over ``a`` flattened, so ``ct`` is 1-D.
+    """
+    ct = np.asarray(ct)
+    if axis is None:
+        result = np.cumsum(ct.ravel()[::-1])[::-1].reshape(np.shape(a))
+    else:
+        result = np.flip(np.cumsum(np.flip(ct, axis), axis=axis), axis)
+    return _kind_like(np.ascontiguousarray(result), a)
+
+
+# ---------------------------------------------------------------------------
+# products: each *_vjp_a(ct, a, b) is the gradient with respect to a of
+# <ct, op(a, b)> (it uses a only for its shape), *_vjp_b likewise for b.
+
+def dot_vjp_a(ct, a, b):
+    """Gradient with respect to ``a`` of ``<ct, np.dot(a, b)>``."""
+    na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:
+        return unbroadcast(np.multiply(ct, b), a)
+    if nb == 1:
+        return np.multiply.outer(ct, b)
+    ct_axes = tuple(range(na - 1, np.ndim(ct)))
+    b_axes = tuple(i for i in range(nb) if i != nb - 2)
+    return np.tensordot(ct, b, axes=(ct_axes, b_axes))
+
+
+def dot_vjp_b(ct, a, b):
+    """Gradient with respect to ``b`` of ``<ct, np.dot(a, b)>``."""
+    na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:
+        return unbroadcast(np.multiply(ct, a), b)
+    lead = tuple(range(na - 1))
+    if nb == 1:
+        return np.tensordot(a, ct, axes=(lead, lead))
+    return np.ascontiguousarray(np.moveaxis(np.tensordot(a, ct, axes=(lead, lead)), 0, -2))
+
+
+def matmul_vjp_a(ct, a, b):
+    """Gradient with respect to ``a`` of ``<ct, np.matmul(a, b)>`` (1-D operands and batch broadcasting included)."""
+    A, B, G = _matmul_promote(ct, a, b)
+    grad = unbroadcast(np.matmul(G, np.swapaxes(B, -1, -2)), A)
+    return np.reshape(grad, np.shape(a))
+
+
+def matmul_vjp_b(ct, a, b):
+    """Gradient with respect to ``b`` of ``<ct, np.matmul(a, b)>``."""
+    A, B, G = _matmul_promote(ct, a, b)
+    grad = unbroadcast(np.matmul(np.swapaxes(A, -1, -2), G), B)
+    return np.reshape(grad, np.shape(b))
+
+
+def inner_vjp_a(ct, a, b):
+    """Gradient with respect to ``a`` of ``<ct, np.inner(a, b)>``."""
+    na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:
+        return unbroadcast(np.multiply(ct, b), a)
+    ct_axes = tuple(range(na - 1, np.ndim(ct)))
+    return np.tensordot(ct, b, axes=(ct_axes, tuple(range(nb - 1))))
+
+
+def inner_vjp_b(ct, a, b):
+    """Gradient with respect to ``b`` of ``<ct, np.inner(a, b)>``."""
+    na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:
+        return unbroadcast(np.multiply(ct, a), b)
+    lead = tuple(range(na - 1))
+    return np.tensordot(ct, a, axes=(lead, lead))
+
+
+def einsum_vjp_a(ct, subscripts, a, b):
+    """Gradient with respect to ``a`` of ``<ct, np.einsum(subscripts, a, b)>``.
+
+    The transposed subscripts are computed from ``subscripts`` at call time;
+    ellipses, repeated indices (diagonals), indices summed in one operand
+    only and size-1 broadcasting are handled.
+    """
+    (sa, sb), out = _einsum_parse(subscripts, np.shape(a), np.shape(b))
+    return _einsum_operand_grad(ct, out, sb, b, sa, a)
+
+
+def einsum_vjp_b(ct, subscripts, a, b):
+    """Gradient with respect to ``b`` of ``<ct, np.einsum(subscripts, a, b)>``."""
+    (sa, sb), out = _einsum_parse(subscripts, np.shape(a), np.shape(b))
+    return _einsum_operand_grad(ct, out, sa, a, sb, b)
+
+
+def mat_outer(u, v):
+    """``u @ v^T`` over the last two axes, or ``np.outer(u, v)`` for vectors (1-D ``u`` and ``v``)."""
+    if np.ndim(u) == 1 and np.ndim(v) == 1:
+        return np.outer(u, v)
+    return np.matmul(u, np.swapaxes(v, -1, -2))
+
+
+def matrix_transpose(x):
+    """Swap the last two axes (the transpose of a matrix or of a stack of matrices)."""
+    return np.swapaxes(x, -1, -2)
+
+
+def expand_last2(x):
+    """``x`` with two unit axes appended, so a (batch of) scalar(s) scales a (batch of) matrices."""
+    return np.reshape(x, np.shape(x) + (1, 1))
+
+
+# ---------------------------------------------------------------------------
+# structure
+
+def trace_vjp(ct, a, offset=0, axis1=0, axis2=1):
+    """The adjoint of ``np.trace(a, offset, axis1, axis2)``: zeros shaped like ``a`` with ``ct`` on that diagonal."""
+    return _embed_diagonal(ct, np.shape(a), offset, axis1, axis2, _result_float(ct, a))
+
+
+def diag_vjp(ct, v, k=0):
+    """The adjoint of ``np.diag(v, k)``: the k-th diagonal of ``ct`` (``v`` 1-D) or ``ct`` put on it (``v`` 2-D)."""
+    if np.ndim(v) == 1:
+        return np.diag(ct, k).copy()
+    return _embed_diagonal(ct, np.shape(v), k, 0, 1, _result_float(ct, v))
+
+
+def split_like(ct, arrays, axis=0):
+    """The adjoint of ``np.concatenate(arrays, axis)``: ``ct`` cut into a tuple of pieces shaped like ``arrays``."""
+    ct = np.asarray(ct)
+    shapes = [np.shape(x) for x in arrays]
+    if axis is None:
+        sizes = [int(np.prod(s)) for s in shapes]
+        pieces = np.split(ct, np.cumsum(sizes)[:-1])
+        return tuple(p.reshape(s) for p, s in zip(pieces, shapes))
+    sizes = [s[axis] for s in shapes]
+    return tuple(np.split(ct, np.cumsum(sizes)[:-1], axis=axis))
+
+
+def unstack_like(ct, arrays, axis=0):
+    """The adjoint of ``np.stack(arrays, axis)``: a tuple of the slices of ``ct`` along ``axis``."""
+    ct = np.asarray(ct)
+    return tuple(_kind_like(np.take(ct, i, axis=axis), x) for i, x in enumerate(arrays))
+
+
+def hstack_vjp(ct, tup):
+    """The adjoint of ``np.hstack(tup)``: a tuple of pieces of ``ct`` shaped like the elements of ``tup``."""
+    ct = np.asarray(ct)
+    axis = 0 if ct.ndim == 1 else 1
+    sizes = [np.atleast_1d(np.asarray(x)).shape[axis] for x in tup]
+    pieces = np.split(ct, np.cumsum(sizes)[:-1], axis=axis)
+    return tuple(_kind_like(p.reshape(np.shape(x)), x) for p, x in zip(pieces, tup))
+
+
+def vstack_vjp(ct, tup):
+    """The adjoint of ``np.vstack(tup)``: a tuple of pieces of ``ct`` shaped like the elements of ``tup``."""
+    ct = np.asarray(ct)
+    sizes = [np.atleast_2d(np.asarray(x)).shape[0] for x in tup]
+    pieces = np.split(ct, np.cumsum(sizes)[:-1], axis=0)
+    return tuple(_kind_like(p.reshape(np.shape(x)), x) for p, x in zip(pieces, tup))
+
+
+def inverse_axes(axes, ndim):
+    """The permutation that undoes ``np.transpose(., axes)`` on ``ndim`` axes (None stays None: reversal is its own inverse)."""
+    if axes is None:
+        return None
+    return tuple(int(i) for i in np.argsort([int(ax) % ndim for ax in axes]))
+
+
+def cast_like(x, like):
+    """``x`` converted to the floating dtype (and scalar kind) of ``like``: the adjoint of a dtype cast."""
+    if isinstance(like, np.ndarray):
+        return np.asarray(x, dtype=_float_dtype(like.dtype))
+    if isinstance(like, np.generic):
+        return _float_dtype(like.dtype).type(x) if np.ndim(x) == 0 else np.asarray(x, dtype=_float_dtype(like.dtype))
+    if isinstance(like, (bool, int, float)) and np.ndim(x) == 0:
+        return float(x)
+    return x
+
+
+# ---------------------------------------------------------------------------
+# piecewise selections (all have zero derivative)
+
+def max_weight(x1, x2):
+    """The share of ``np.maximum(x1, x2)``'s derivative that goes to ``x1``: 1 where x1 > x2, 1/2 on ties, else 0."""
+    weights = np.where(np.greater(x1, x2), 1.0, np.where(np.equal(x1, x2), 0.5, 0.0))
+    return _weights(weights, x1, x2)
+
+
+def min_weight(x1, x2):
+    """The share of ``np.minimum(x1, x2)``'s derivative that goes to ``x1``: 1 where x1 < x2, 1/2 on ties, else 0."""
+    return max_weight(x2, x1)
+
+
+def fmax_weight(x1, x2):
+    """Like ``max_weight`` for ``np.fmax``, which ignores NaNs: 1 where x2 is NaN, 0 where only x1 is."""
+    with np.errstate(invalid="ignore"):
+        base = np.where(np.greater(x1, x2), 1.0, np.where(np.equal(x1, x2), 0.5, 0.0))
+    weights = np.where(np.isnan(x2), 1.0, np.where(np.isnan(x1), 0.0, base))
+    return _weights(weights, x1, x2)
+
+
+def fmin_weight(x1, x2):
+    """Like ``min_weight`` for ``np.fmin``, which ignores NaNs: 1 where x2 is NaN, 0 where only x1 is."""
+    with np.errstate(invalid="ignore"):
+        base = np.where(np.less(x1, x2), 1.0, np.where(np.equal(x1, x2), 0.5, 0.0))
+    weights = np.where(np.isnan(x2), 1.0, np.where(np.isnan(x1), 0.0, base))
+    return _weights(weights, x1, x2)
+
+
+def clip_below(a, a_min):
+    """1 where ``np.clip`` replaced ``a`` by the lower bound ``a_min`` (a < a_min), else 0; all 0 when a_min is None."""
+    if a_min is None:
+        return _weights(np.zeros(np.shape(a)), a)
+    return _weights(np.where(np.less(a, a_min), 1.0, 0.0), a, a_min)
+
+
+def clip_above(a, a_max):
+    """1 where ``np.clip`` replaced ``a`` by the upper bound ``a_max`` (a > a_max), else 0; all 0 when a_max is None."""
+    if a_max is None:
+        return _weights(np.zeros(np.shape(a)), a)
+    return _weights(np.where(np.greater(a, a_max), 1.0, 0.0), a, a_max)
+
+
+# ---------------------------------------------------------------------------
+# linear algebra
+
+def norm_order(x, ord=None, axis=None):
+    """The p of the vector p-norm that ``np.linalg.norm(x, ord, axis)`` computes (Frobenius is p = 2).
+
+    Raises NotImplementedError for norms whose derivative has no rule:
+    matrix norms other than Frobenius, and ``ord=0`` (a count).
+    """
+    ndim = np.ndim(x)
+    matrix = (isinstance(axis, tuple) and len(axis) == 2) or (axis is None and ndim == 2 and ord is not None)
+    if matrix:
+        if ord is None or ord == "fro":
+            return 2.0
+        raise NotImplementedError(
+            f"no derivative rule for np.linalg.norm with ord={ord!r} on matrices "
+            "(only the Frobenius norm, ord=None or 'fro'); write the norm out with "
+            "NumPy operations or give it a custom_vjp")
+    if ord is None or ord == "fro":
+        return 2.0
+    if ord == 0:
+        raise NotImplementedError("np.linalg.norm with ord=0 counts nonzeros: it has no derivative")
+    return float(ord)
+
+
+# ---------------------------------------------------------------------------
+# private helpers
+
 def _float_dtype(dtype):
     if np.issubdtype(dtype, np.inexact):
         return dtype
-    return np.float64
+    return np.dtype(np.float64)
 
 
 def _scalar_like(value, like):
     if isinstance(like, np.generic):
-        return like.dtype.type(value)
+        return _float_dtype(like.dtype).type(value)
     return float(value)
+
+
+def _is_python_scalar(value):
+    return type(value) in (bool, int, float)
+
+
+def _array_for(value, like):
+    """``value`` as an array; a Python scalar takes the floating dtype of ``like``."""
+    if _is_python_scalar(value):
+        return np.asarray(value, dtype=_float_dtype(np.asarray(like).dtype))
+    return np.asarray(value)
+
+
+def _kind_like(value, like):
+    """An array result given the scalar kind of ``like``: a Python float for a Python scalar, a NumPy scalar for a NumPy scalar."""
+    if isinstance(like, np.ndarray) or np.ndim(value) != 0:
+        return value
+    if isinstance(like, np.generic):
+        return np.asarray(value)[()]
+    return float(value)
+
+
+def _result_float(*values):
+    return _float_dtype(np.result_type(*values))
+
+
+def _weights(weights, *inputs):
+    """0/1/½ weights in the floating dtype the inputs combine to, with the scalar kind of the inputs."""
+    dtype = _result_float(*[v for v in inputs if v is not None])
+    weights = np.asarray(weights, dtype=dtype)
+    if weights.ndim:
+        return weights
+    if any(isinstance(v, (np.ndarray, np.generic)) for v in inputs):
+        return weights[()]
+    return float(weights)
+
+
+def _norm_axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        return tuple(int(a) % ndim for a in axis)
+    return (int(axis) % ndim,)
+
+
+def _matmul_promote(ct, a, b):
+    """Operands of a matmul as (batched) matrices, and the cotangent with the matching unit axes."""
+    A = np.asarray(a)
+    B = np.asarray(b)
+    G = _array_for(ct, A)
+    if A.ndim == 1:
+        A = A.reshape(1, -1)
+        G = np.expand_dims(G, -2)
+    if B.ndim == 1:
+        B = B.reshape(-1, 1)
+        G = np.expand_dims(G, -1)
+    return A, B, G
+
+
+def _embed_diagonal(ct, shape, offset, axis1, axis2, dtype):
+    out = np.zeros(shape, dtype=dtype)
+    ndim = len(shape)
+    view = np.moveaxis(out, (axis1 % ndim, axis2 % ndim), (-2, -1))
+    rows, cols = view.shape[-2:]
+    r0, c0 = max(0, -offset), max(0, offset)
+    n = max(0, min(rows - r0, cols - c0))
+    i = np.arange(n)
+    view[..., i + r0, i + c0] = np.expand_dims(np.asarray(ct), -1)
+    return out
+
+
+def _einsum_parse(subscripts, *shapes):
+    """Operand subscripts and output subscript, with ellipses replaced by fresh letters."""
+    import string
+
+    text = subscripts.replace(" ", "")
+    if "->" in text:
+        inputs, out = text.split("->")
+    else:
+        inputs, out = text, None
+    subs = inputs.split(",")
+    if len(subs) != len(shapes):
+        raise ValueError(f"einsum subscripts {subscripts!r} do not match {len(shapes)} operands")
+    if out is None:
+        letters = [c for c in inputs if c.isalpha()]
+        out = ("..." if "..." in inputs else "") + "".join(
+            sorted(c for c in set(letters) if letters.count(c) == 1))
+    free = [c for c in string.ascii_letters if c not in text]
+    n_ell = [len(shape) - (len(s) - 3) if "..." in s else 0 for s, shape in zip(subs, shapes)]
+    width = max(n_ell + [0])
+    ell = "".join(free[:width])
+    subs = [s.replace("...", ell[width - n:] if n else "") for s, n in zip(subs, n_ell)]
+    out = out.replace("...", ell)
+    return subs, out
+
+
+def _einsum_operand_grad(ct, out, s_other, other, s_x, x):
+    """Gradient with respect to operand ``x`` (subscript ``s_x``) of ``<ct, einsum(s_x, s_other -> out)>``."""
+    x_shape = np.shape(x)
+    unique = "".join(dict.fromkeys(s_x))
+    size = {c: x_shape[s_x.index(c)] for c in unique}
+    kept = "".join(c for c in unique if c in out or c in s_other)
+    t = np.einsum(f"{out},{s_other}->{kept}", ct, other)
+    # letters summed in x alone: the cotangent is constant along them
+    t = np.reshape(t, tuple(t.shape[kept.index(c)] if c in kept else 1 for c in unique))
+    t = np.broadcast_to(t, tuple(size[c] if c not in kept else t.shape[i] for i, c in enumerate(unique)))
+    # letters along which x was broadcast (size 1 in x): sum the cotangent
+    summed = tuple(i for i, c in enumerate(unique) if size[c] == 1 and t.shape[i] != 1)
+    if summed:
+        t = np.sum(t, axis=summed, keepdims=True)
+    if len(unique) == len(s_x):
+        return np.ascontiguousarray(np.transpose(t, [unique.index(c) for c in s_x]))
+    # repeated letters: x's derivative lives on the diagonal
+    grad = np.zeros(x_shape, dtype=t.dtype)
+    grid = np.indices(t.shape, sparse=True)
+    grad[tuple(grid[unique.index(c)] for c in s_x)] = t
+    return grad

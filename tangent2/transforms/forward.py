@@ -1,0 +1,175 @@
+"""Forward mode: core form -> a function computing the output and its tangent.
+
+Each active assignment is followed (or, when it overwrites an operand its
+rule needs, preceded) by the assignment of its tangent ``x_dot``.  Control
+flow is kept as it is: tangents ride along with the primal values.
+"""
+import gast
+
+from tangent2 import ir
+from tangent2.errors import NotDifferentiable
+from tangent2.rules import registry
+from tangent2.transforms import inline
+
+
+def forward(node, wrt):
+    """Return the JVP FunctionDef ``f_jvp(*params, *wrt_dots) -> (out, out_dot)`` of ``node``."""
+    return _Forward(node, wrt).run()
+
+
+class _Forward:
+    def __init__(self, node, wrt):
+        self.node = node
+        self.wrt = list(wrt)
+        self.active = node.active
+        self.namespace = dict(node.namespace)
+        self.namer = ir.Namer(ir.all_names(node) | set(self.namespace))
+        self.tangent = {}
+        self.written = {ir.target_name(s) for s in ir.walk_statements(node.body) if ir.is_subscript_write(s)}
+
+    def dot(self, name):
+        if name not in self.tangent:
+            self.tangent[name] = self.namer.fresh(f"{name}_dot")
+        return self.tangent[name]
+
+    def tangent_of(self, atom):
+        """The tangent of an operand: a Name, a symbolic zero, or a tuple of those."""
+        if isinstance(atom, gast.Name) and atom.id in self.active:
+            return ir.load(self.dot(atom.id))
+        if isinstance(atom, gast.Tuple):
+            parts = [self.tangent_of(e) for e in atom.elts]
+            if all(inline.is_zero(p) for p in parts):
+                return inline.zero(atom)
+            return ir.tuple_([inline.materialize_zeros(p, self.namespace) for p in parts])
+        return inline.zero(atom)
+
+    def run(self):
+        node = self.node
+        for name in self.wrt:
+            self.dot(name)
+        body = self.block(node.body[:-1])
+        output = node.body[-1].value
+        out_dot = inline.materialize_zeros(self.tangent_of(output), self.namespace)
+        body.append(ir.return_(ir.tuple_([output, out_dot]), node.body[-1].origin))
+        params = list(node.params) + [self.tangent[w] for w in self.wrt]
+        args = gast.arguments(args=[ir.param(p) for p in params], posonlyargs=[], vararg=None, kwonlyargs=[],
+                              kw_defaults=[], kwarg=None, defaults=list(node.args.defaults))
+        result = gast.FunctionDef(name=f"{node.name}_jvp", args=args, body=body, decorator_list=[], returns=None,
+                                  type_comment=None, type_params=[])
+        result.namespace = self.namespace
+        result.filename = node.filename
+        return result
+
+    def block(self, stmts):
+        out = []
+        for stmt in stmts:
+            out.extend(self.statement(stmt))
+        return out
+
+    def statement(self, stmt):
+        if isinstance(stmt, gast.If):
+            return [ir.if_(stmt.test, self.block(stmt.body), self.block(stmt.orelse), stmt.origin)]
+        if isinstance(stmt, (gast.For, gast.While)):
+            stmt.body = self.block(stmt.body)
+            return [stmt]
+        if isinstance(stmt, gast.Expr):
+            return self.expression_statement(stmt)
+        if isinstance(stmt, gast.Assign):
+            if ir.is_subscript_write(stmt):
+                return self.subscript_write(stmt)
+            return self.assignment(stmt)
+        return [stmt]
+
+    def expression_statement(self, stmt):
+        value = stmt.value
+        is_append = isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) \
+            and value.func.attr == "append"
+        if is_append and value.func.value.id in self.active:
+            item = value.args[0]
+            item_dot = inline.materialize_zeros(self.tangent_of(item), self.namespace)
+            push = ir.expr_stmt(ir.method_call(ir.load(self.dot(value.func.value.id)), "append", [item_dot]),
+                                stmt.origin)
+            return [stmt, push]
+        return [stmt]
+
+    def subscript_write(self, stmt):
+        array = ir.target_name(stmt)
+        if array not in self.active:
+            return [stmt]
+        target = stmt.targets[0]
+        value_dot = inline.materialize_zeros(self.tangent_of(stmt.value), self.namespace)
+        if inline.is_zero(value_dot) or isinstance(value_dot, gast.Constant):
+            value_dot = ir.const(0.0)
+        tangent_target = gast.Subscript(value=ir.load(self.dot(array)), slice=_copy(target.slice),
+                                        ctx=gast.Store())
+        return [stmt, ir.assign(tangent_target, value_dot, stmt.origin)]
+
+    def assignment(self, stmt):
+        name = stmt.targets[0].id
+        if name not in self.active:
+            return [stmt]
+        overwrites = name in ir.names_in(stmt.value)
+        result = self.namer.fresh(f"_{name}_new") if overwrites else name
+        statements, tangent = self.tangent_expression(stmt, ir.load(result))
+        tangent = inline.materialize_zeros(tangent, self.namespace)
+        if name in self.written and not isinstance(stmt.value, gast.Name):
+            # This array is written into later: its tangent must not share memory with another's.
+            tangent = ir.call(ir.attr(self._np(), "copy"), [tangent])
+        tangent_statements = statements + [ir.assign(self.dot(name), tangent, stmt.origin)]
+        if not overwrites:
+            return [stmt] + tangent_statements
+        if result not in ir.names_in(tangent_statements):
+            return tangent_statements + [stmt]  # computed from the old operands, before they change
+        return [ir.assign(result, stmt.value, stmt.origin)] + tangent_statements + [
+            ir.assign(name, ir.load(result), stmt.origin)]
+
+    def tangent_expression(self, stmt, ans):
+        """Statements and expression computing the tangent of ``stmt``'s value (``ans`` is its result)."""
+        value = stmt.value
+        if isinstance(value, gast.Name):
+            return [], self.tangent_of(value)
+        if isinstance(value, (gast.Constant, gast.List)):
+            return [], inline.zero(ans) if isinstance(value, gast.Constant) else gast.List(elts=[], ctx=gast.Load())
+        if isinstance(value, gast.Subscript):
+            base_dot = self.tangent_of(value.value)
+            if inline.is_zero(base_dot):
+                return [], inline.zero(ans)
+            return [], gast.Subscript(value=base_dot, slice=_copy(value.slice), ctx=gast.Load())
+        if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and value.func.attr == "pop":
+            return [], ir.method_call(ir.load(self.dot(value.func.value.id)), "pop")
+        primitive, args, keywords = inline.primitive_call(value, self.namespace)
+        rule = registry.lookup(registry.JVP_RULES, primitive)
+        if rule is None:
+            raise NotDifferentiable(_missing_rule_message(primitive, "forward"), _origin(stmt, self.node))
+        tangent_params, _ = registry.jvp_signature(rule)
+        bindings = inline.bind_operands(rule, len(tangent_params) + 1, args, keywords)
+        for param in tangent_params:
+            operand = bindings.get(param)
+            bindings[f"{param}_dot"] = self.tangent_of(operand) if operand is not None else inline.zero(ir.const(0.0))
+        bindings["ans"] = ans
+        return inline.inline_rule(rule, bindings, self.namer, self.namespace, stmt.origin)
+
+    def _np(self):
+        import numpy
+        for name, value in self.namespace.items():
+            if value is numpy:
+                return ir.load(name)
+        self.namespace["np"] = numpy
+        return ir.load("np")
+
+
+def _copy(node):
+    import copy
+    return copy.deepcopy(node)
+
+
+def _origin(stmt, node):
+    return getattr(stmt, "origin", None)
+
+
+def _missing_rule_message(primitive, mode):
+    name = getattr(primitive, "__qualname__", None) or getattr(primitive, "__name__", None) or repr(primitive)
+    module = getattr(primitive, "__module__", None)
+    full = f"{module}.{name}" if module and module != "builtins" else name
+    return (f"no {mode}-mode derivative rule for {full}(); give it one with tangent2.custom_jvp / "
+            f"tangent2.custom_vjp, or register rules with tangent2.rules.registry.jvp_rule and vjp_rule")

@@ -1,0 +1,648 @@
+"""Reverse mode: core form -> a function computing the gradient (a VJP).
+
+The generated function runs the primal code (the forward sweep), then the
+adjoint sweep: each statement's derivative rule, in reverse order.  There is
+no tape: variables are first renamed so that straight-line code never
+overwrites a value; inside loops, the values the adjoint sweep needs are kept
+on one typed list per variable (``_x_stack``), pushed after each assignment
+and popped when the loop body is reversed.  ``while`` loops and loops with
+``break`` count their trips; branches inside loops push their condition.
+"""
+import collections
+import copy
+
+import gast
+
+from tangent2 import ir, runtime
+from tangent2.errors import NotDifferentiable, UnsupportedSyntax
+from tangent2.frontend.activity import analyze
+from tangent2.rules import registry
+from tangent2.transforms import inline
+from tangent2.transforms.forward import _missing_rule_message
+
+
+def reverse(node, wrt, return_value=False, seed_default=None):
+    """Return the VJP FunctionDef ``f_vjp(*params, d_out) -> grads`` of the normalized ``node``.
+
+    With ``return_value`` it returns ``(out, grads)``.  ``grads`` is the
+    gradient of the single ``wrt`` parameter, or a tuple of them.
+    ``seed_default`` (e.g. 1.0) makes ``d_out`` optional.
+    """
+    renamed = _SSA(node).run()
+    analyze(renamed, wrt)
+    return _Reverse(renamed, wrt, return_value, seed_default).run()
+
+
+# ------------------------------------------------------------------ renaming
+class _SSA:
+    """Rename variables so that no value the adjoint sweep may need is overwritten.
+
+    Outside loops every assignment gets its own name (joins of if-branches
+    get a new name, assigned at the end of each branch).  A variable a loop
+    body reassigns keeps its name across iterations: the body works on fresh
+    names and copies the result back at its end (``carry`` copies).
+    """
+
+    def __init__(self, node):
+        self.node = node
+        self.namer = ir.Namer(ir.all_names(node) | set(node.namespace))
+        self.reads = collections.Counter(n.id for n in gast.walk(node)
+                                         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load))
+        self.defined = set()
+
+    def run(self):
+        node = ir.copy_function(self.node)
+        env = {p: p for p in node.params}
+        self.defined = set(node.params)
+        body = self.block(node.body, env)
+        node.body = body
+        return node
+
+    def version(self, name):
+        if name not in self.defined:
+            self.defined.add(name)
+            self.namer.reserve([name])
+            return name
+        return self.namer.fresh(name)
+
+    def block(self, stmts, env):
+        out = []
+        for stmt in stmts:
+            out.extend(self.statement(stmt, env))
+        return out
+
+    def rename_reads(self, node, env):
+        class Rename(gast.NodeTransformer):
+            def visit_Name(self, n):
+                if isinstance(n.ctx, gast.Load) and n.id in env:
+                    return ir.load(env[n.id])
+                return n
+        return Rename().visit(node)
+
+    def statement(self, stmt, env):
+        if isinstance(stmt, gast.Assign):
+            stmt.value = self.rename_reads(stmt.value, env)
+            target = stmt.targets[0]
+            if isinstance(target, gast.Subscript):
+                stmt.targets[0] = self.rename_reads(target, env)
+                stmt.targets[0].ctx = gast.Store()
+                return [stmt]
+            env[target.id] = self.version(target.id)
+            stmt.targets[0] = ir.store(env[target.id])
+            return [stmt]
+        if isinstance(stmt, gast.Expr):
+            stmt.value = self.rename_reads(stmt.value, env)
+            return [stmt]
+        if isinstance(stmt, gast.Return):
+            stmt.value = self.rename_reads(stmt.value, env)
+            return [stmt]
+        if isinstance(stmt, gast.If):
+            return self.if_statement(stmt, env)
+        if isinstance(stmt, (gast.For, gast.While)):
+            return self.loop(stmt, env)
+        return [stmt]
+
+    def if_statement(self, stmt, env):
+        stmt.test = self.rename_reads(stmt.test, env)
+        then_env, else_env = dict(env), dict(env)
+        stmt.body = self.block(stmt.body, then_env)
+        stmt.orelse = self.block(stmt.orelse, else_env)
+        for name in sorted(set(then_env) & set(else_env)):
+            if then_env[name] != else_env[name]:
+                joined = self.namer.fresh(name) if name in self.defined else self.version(name)
+                stmt.body.append(ir.assign(joined, ir.load(then_env[name]), stmt.origin))
+                stmt.orelse.append(ir.assign(joined, ir.load(else_env[name]), stmt.origin))
+                env[name] = joined
+        for name in set(then_env) ^ set(else_env):
+            env[name] = then_env.get(name) or else_env.get(name)
+        return [stmt]
+
+    def loop(self, stmt, env):
+        assigned = {ir.target_name(s) for s in ir.walk_statements(stmt.body) if isinstance(s, gast.Assign)
+                    and not ir.is_subscript_write(s)}
+        inside = collections.Counter(n.id for n in gast.walk(stmt)
+                                     if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load))
+        carried = sorted(n for n in assigned if n in env)
+        exits = sorted(n for n in assigned if n not in env and self.reads[n] > inside[n])
+        prologue = []
+        for name in exits:
+            # Assigned only in the loop but read after it: give it a name the loop copies into.
+            env[name] = self.version(name)
+        if isinstance(stmt, gast.For):
+            stmt.iter = self.rename_reads(stmt.iter, env)
+            index = stmt.target.id
+            env[index] = self.version(index)
+            stmt.target = ir.store(env[index])
+        else:
+            stmt.test = self.rename_reads(stmt.test, env)
+        header = {name: env[name] for name in carried + exits}
+        body_env = dict(env)
+        body = self.block(stmt.body, body_env)
+        # Copy back before a final `if stop: break`, so the last iteration's values survive it.
+        exit_check = [body.pop()] if body and _is_break_check(body[-1]) else []
+        for name, head in header.items():
+            if body_env.get(name, head) != head:
+                copy_back = ir.assign(head, ir.load(body_env[name]), stmt.origin)
+                copy_back.carry = True
+                body.append(copy_back)
+        body += exit_check
+        stmt.body = body
+        stmt.carried = [header[n] for n in carried]
+        stmt.exits = [header[n] for n in exits]
+        for name in assigned - set(header):
+            env[name] = body_env[name]
+        return prologue + [stmt]
+
+
+# ------------------------------------------------------------------ adjoints
+class _Reverse:
+    def __init__(self, node, wrt, return_value, seed_default):
+        self.node = node
+        self.wrt = list(wrt)
+        self.return_value = return_value
+        self.seed_default = seed_default
+        self.active = node.active
+        self.namespace = dict(node.namespace)
+        self.namer = ir.Namer(ir.all_names(node) | set(self.namespace))
+        self.adjoints = {}
+        self.init = set()
+        self.owned = set()
+        self.reverse_blocks = {}   # id(primal block) -> its reversed statement list
+        self.loop_of_trips = {}    # id(loop) -> trip counter name
+        self.saves = {}            # id(subscript write) -> saved-value name
+        self.restores = []
+        self.stacks = {}               # variable -> name of its list of saved values
+        self.defs = self._definition_sites(node.body)
+
+    # -------------------------------------------------------------- helpers
+    def adj(self, name):
+        if name not in self.adjoints:
+            base = name if not name.startswith("_") else name
+            self.adjoints[name] = self.namer.fresh(f"d{base}")
+        return self.adjoints[name]
+
+    def _definition_sites(self, stmts):
+        sites = collections.defaultdict(list)
+        for stmt in ir.walk_statements(stmts):
+            if isinstance(stmt, gast.Assign) and not ir.is_subscript_write(stmt):
+                sites[ir.target_name(stmt)].append(stmt)
+        return sites
+
+    def zeros(self, like):
+        self.namespace.setdefault("zeros_like", runtime.zeros_like)
+        return ir.call("zeros_like", [like])
+
+    def np_ref(self):
+        import numpy
+        for name, value in self.namespace.items():
+            if value is numpy:
+                return ir.load(name)
+        self.namespace["np"] = numpy
+        return ir.load("np")
+
+    def mark(self, stmts, origin):
+        for stmt in stmts:
+            stmt.origin = getattr(stmt, "origin", None) or origin
+            stmt.adjoint = True
+        return stmts
+
+    def accumulate(self, name, contribution, origin):
+        """Statements adding ``contribution`` to the adjoint of ``name``."""
+        if name not in self.active:
+            return []
+        adjoint = self.adj(name)
+        if adjoint in self.init:
+            value = gast.BinOp(left=ir.load(adjoint), op=gast.Add(), right=contribution)
+            self.owned.add(adjoint)
+        else:
+            value = contribution
+            self.init.add(adjoint)
+            self.owned.discard(adjoint)
+        return self.mark([ir.assign(adjoint, value)], origin)
+
+    def accumulate_at(self, name, index, contribution, origin):
+        """Statements adding ``contribution`` into ``adjoint[index]``."""
+        if name not in self.active:
+            return []
+        adjoint = self.adj(name)
+        out = self.own(name)
+        if _basic_index(index, self.loop_indices):
+            target = gast.Subscript(value=ir.load(adjoint), slice=copy.deepcopy(index), ctx=gast.Store())
+            out.append(gast.AugAssign(target=target, op=gast.Add(), value=contribution))
+        else:
+            self.namespace.setdefault("add_at", runtime.add_at)
+            out.append(ir.assign(adjoint, ir.call("add_at", [ir.load(adjoint), copy.deepcopy(index), contribution])))
+        return self.mark(out, origin)
+
+    def own(self, name):
+        """Make the adjoint of ``name`` an array this function may write into."""
+        adjoint = self.adj(name)
+        if adjoint not in self.init:
+            self.init.add(adjoint)
+            self.owned.add(adjoint)
+            return [ir.assign(adjoint, self.zeros(ir.load(name)))]
+        if adjoint not in self.owned:
+            self.owned.add(adjoint)
+            return [ir.assign(adjoint, ir.call(ir.attr(self.np_ref(), "copy"), [ir.load(adjoint)]))]
+        return []
+
+    # ------------------------------------------------------------------ run
+    def run(self):
+        node = self.node
+        self.loop_indices = {s.target.id for s in ir.walk_statements(node.body) if isinstance(s, gast.For)}
+        primal = node.body[:-1]
+        output = node.body[-1].value
+        seed = self.namer.fresh("d_out")
+        adjoint = self.mark(self.seed(output, ir.load(seed)), node.body[-1].origin)
+        adjoint += self.reverse_block(primal)
+        self._prune_restores(_names_read(adjoint, {id(r) for r in self.restores}))
+        forward = self.forward_block(primal, ir.names_in(adjoint), depth=0)
+        forward[:0] = [ir.assign(stack, gast.List(elts=[], ctx=gast.Load())) for stack in self.stacks.values()]
+        grads = [ir.load(self.adj(w)) if self.adj(w) in self.init else self.zeros(ir.load(w)) for w in self.wrt]
+        grads = grads[0] if len(grads) == 1 else ir.tuple_(grads)
+        result = ir.tuple_([output, grads]) if self.return_value else grads
+        body = forward + adjoint + [ir.return_(result, node.body[-1].origin)]
+        params = list(node.params) + [seed]
+        if self.seed_default is not None:
+            defaults = list(node.args.defaults) + [ir.const(self.seed_default)]
+        else:
+            defaults = []  # d_out is required, so no parameter before it may have a default
+        args = gast.arguments(args=[ir.param(p) for p in params], posonlyargs=[], vararg=None, kwonlyargs=[],
+                              kw_defaults=[], kwarg=None, defaults=defaults)
+        suffix = "vjp" if self.return_value or self.seed_default is None else "grad"
+        fn = gast.FunctionDef(name=f"{node.name}_{suffix}", args=args, body=body, decorator_list=[],
+                              returns=None, type_comment=None, type_params=[])
+        fn.namespace = self.namespace
+        fn.filename = node.filename
+        return fn
+
+    def seed(self, output, seed):
+        if isinstance(output, gast.Tuple):
+            out = []
+            for i, item in enumerate(output.elts):
+                part = gast.Subscript(value=copy.deepcopy(seed), slice=ir.const(i), ctx=gast.Load())
+                out += self.seed(item, part)
+            return out
+        if isinstance(output, gast.Name):
+            return self.accumulate(output.id, seed, None)
+        return []
+
+    # ----------------------------------------------------------- the sweep
+    def reverse_block(self, stmts):
+        out = []
+        for stmt in reversed(stmts):
+            out += self.reverse_statement(stmt)
+        self.reverse_blocks[id(stmts)] = out
+        return out
+
+    def reverse_statement(self, stmt):
+        if isinstance(stmt, gast.Assign):
+            if ir.is_subscript_write(stmt):
+                return self.reverse_subscript_write(stmt)
+            return self.reverse_assign(stmt)
+        if isinstance(stmt, gast.If):
+            if _is_break_check(stmt):
+                return []
+            return self.reverse_if(stmt)
+        if isinstance(stmt, (gast.For, gast.While)):
+            return self.reverse_loop(stmt)
+        if isinstance(stmt, gast.Expr):
+            value = stmt.value
+            if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) \
+                    and value.func.attr in ("append", "pop") and value.func.value.id in self.active:
+                raise UnsupportedSyntax("reverse mode over list stacks (reverse-over-reverse of loops) is not "
+                                        "supported yet; use forward-over-reverse (tangent2.hessian does)",
+                                        stmt.origin)
+            return []
+        raise UnsupportedSyntax(f"{type(stmt).__name__} in core form", getattr(stmt, "origin", None))
+
+    def reverse_assign(self, stmt):
+        name = stmt.targets[0].id
+        adjoint = self.adj(name) if name in self.active else None
+        if adjoint is None or adjoint not in self.init:
+            return []
+        value = stmt.value
+        g = ir.load(adjoint)
+        origin = stmt.origin
+        # The value assigned here is consumed: earlier code starts a fresh adjoint for it.
+        self.init.discard(adjoint)
+        if isinstance(value, gast.Name):
+            return self.accumulate(value.id, g, origin)
+        if isinstance(value, (gast.Constant, gast.List)):
+            return []
+        if isinstance(value, gast.Subscript):
+            return self.accumulate_at(value.value.id, value.slice, g, origin)
+        if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and value.func.attr == "pop":
+            raise UnsupportedSyntax("reverse mode over list stacks (reverse-over-reverse of loops) is not "
+                                    "supported yet; use forward-over-reverse (tangent2.hessian does)", origin)
+        return self.reverse_rule(stmt, g)
+
+    def reverse_rule(self, stmt, g):
+        primitive, args, keywords = inline.primitive_call(stmt.value, self.namespace)
+        operands = dict(enumerate(args))
+        active = [i for i, a in operands.items() if _is_active(a, self.active)] + \
+                 [k for k, a in keywords.items() if _is_active(a, self.active)]
+        if not active:
+            return []
+        rule = registry.lookup(registry.VJP_RULES, primitive)
+        if rule is None:
+            raise NotDifferentiable(_missing_rule_message(primitive, "reverse"), stmt.origin)
+        bindings = inline.bind_operands(rule, 2, args, keywords)
+        bindings["g"] = g
+        bindings["ans"] = ir.load(stmt.targets[0].id)
+        statements, result = inline.inline_rule(rule, bindings, self.namer, self.namespace, stmt.origin)
+        entries = list(result.elts) if isinstance(result, gast.Tuple) else [result]
+        params = registry.vjp_signature(rule)
+        out = self.mark(statements, stmt.origin)
+        for position, param in enumerate(params[: len(entries)]):
+            operand = bindings.get(param)
+            entry = entries[position]
+            if operand is None or (isinstance(entry, gast.Constant) and entry.value is None):
+                continue
+            if not _is_active(operand, self.active):
+                continue
+            out += self.distribute(operand, entry, stmt.origin)
+        return out
+
+    def distribute(self, operand, contribution, origin):
+        """Accumulate ``contribution`` into ``operand`` (a Name, or a Tuple receiving a tuple)."""
+        if isinstance(operand, gast.Name):
+            return self.accumulate(operand.id, contribution, origin)
+        if isinstance(operand, gast.Tuple):
+            out = []
+            if isinstance(contribution, gast.Tuple):
+                parts = contribution.elts
+            else:
+                holder = self.namer.fresh("_parts")
+                out += self.mark([ir.assign(holder, contribution)], origin)
+                parts = [gast.Subscript(value=ir.load(holder), slice=ir.const(i), ctx=gast.Load())
+                         for i in range(len(operand.elts))]
+            for item, part in zip(operand.elts, parts):
+                if _is_active(item, self.active):
+                    out += self.distribute(item, part, origin)
+            return out
+        return []
+
+    def reverse_subscript_write(self, stmt):
+        array = ir.target_name(stmt)
+        target = stmt.targets[0]
+        index = target.slice
+        origin = stmt.origin
+        saved = self.namer.fresh(f"_{array}_saved")
+        self.saves[id(stmt)] = saved
+        restore = ir.assign(gast.Subscript(value=ir.load(array), slice=copy.deepcopy(index), ctx=gast.Store()),
+                            ir.load(saved), origin)
+        restore.restore_of = (array, id(stmt))
+        restore.adjoint = True
+        self.restores.append(restore)
+        out = [restore]
+        adjoint = self.adj(array)
+        if array in self.active and adjoint in self.init:
+            value = stmt.value
+            if _is_active(value, self.active) and isinstance(value, gast.Name):
+                self.namespace.setdefault("saved", runtime.saved)
+                self.namespace.setdefault("unbroadcast", runtime.unbroadcast)
+                piece = gast.Subscript(value=ir.load(adjoint), slice=copy.deepcopy(index), ctx=gast.Load())
+                out += self.accumulate(value.id, ir.call("unbroadcast", [ir.call("saved", [piece]), value]), origin)
+            out += self.mark(self.own(array), origin)
+            zero_target = gast.Subscript(value=ir.load(adjoint), slice=copy.deepcopy(index), ctx=gast.Store())
+            out += self.mark([ir.assign(zero_target, ir.const(0.0))], origin)
+        return out
+
+    def _prune_restores(self, needed):
+        """Keep the save/restore of overwritten elements only for arrays the adjoint sweep reads."""
+        drop = set()
+        for stmt in self.restores:
+            array, write = stmt.restore_of
+            if array not in needed:
+                drop.add(id(stmt))
+                self.saves.pop(write, None)
+
+        def prune(stmts):
+            kept = []
+            for s in stmts:
+                if id(s) in drop:
+                    continue
+                for field in ("body", "orelse"):
+                    if getattr(s, field, None):
+                        setattr(s, field, prune(getattr(s, field)))
+                kept.append(s)
+            stmts[:] = kept
+            return stmts
+
+        for block in self.reverse_blocks.values():
+            prune(block)
+
+    def contributions(self, stmts):
+        """Variables that receive adjoint contributions inside ``stmts``."""
+        found = set()
+        for stmt in ir.walk_statements(stmts):
+            if isinstance(stmt, gast.Assign) and ir.target_name(stmt) in self.active:
+                found |= {n for n in ir.names_in(stmt.value) if n in self.active}
+                if ir.is_subscript_write(stmt):
+                    found.add(ir.target_name(stmt))
+        return found
+
+    def body_locals(self, stmts):
+        """Variables all of whose assignments are inside ``stmts``."""
+        inside = {id(s) for s in ir.walk_statements(stmts)}
+        names = {ir.target_name(s) for s in ir.walk_statements(stmts)
+                 if isinstance(s, gast.Assign) and not ir.is_subscript_write(s)}
+        return {n for n in names if n not in self.node.params and all(id(s) in inside for s in self.defs[n])}
+
+    def pre_initialize(self, stmts):
+        """Zero the adjoints that ``stmts`` accumulate into conditionally or repeatedly."""
+        out = []
+        for name in sorted(self.contributions(stmts) - self.body_locals(stmts)):
+            adjoint = self.adj(name)
+            if adjoint not in self.init:
+                out.append(ir.assign(adjoint, self.zeros(ir.load(name))))
+                self.init.add(adjoint)
+                self.owned.add(adjoint)
+        return out
+
+    def reverse_if(self, stmt):
+        out = self.mark(self.pre_initialize(stmt.body + stmt.orelse), stmt.origin)
+        init, owned = set(self.init), set(self.owned)
+        body = self.reverse_block(stmt.body)
+        init_then, owned_then = self.init, self.owned
+        self.init, self.owned = set(init), set(owned)
+        orelse = self.reverse_block(stmt.orelse)
+        self.init &= init_then
+        self.owned &= owned_then
+        if not body and not orelse:
+            return out
+        # The branch lists stay the registered ones: the forward sweep adds pops to them.
+        reversed_if = gast.If(test=copy.deepcopy(stmt.test), body=body, orelse=orelse)
+        reversed_if.origin = stmt.origin
+        reversed_if.adjoint = True
+        return out + [reversed_if]
+
+    def reverse_loop(self, stmt):
+        body_stmts = stmt.body
+        out = self.mark(self.pre_initialize(body_stmts), stmt.origin)
+        for head in getattr(stmt, "exits", []) + getattr(stmt, "carried", []):
+            adjoint = self.adj(head)
+            if head in self.active and adjoint not in self.init:
+                out += self.mark([ir.assign(adjoint, self.zeros(ir.load(head)))], stmt.origin)
+                self.init.add(adjoint)
+        init_before, owned_before = set(self.init), set(self.owned)
+        locals_ = self.body_locals(body_stmts)
+        self.init -= {self.adj(n) for n in locals_}
+        body = self.reverse_block(body_stmts)
+        for head in getattr(stmt, "exits", []) + getattr(stmt, "carried", []):
+            adjoint = self.adj(head)
+            if head in self.active and adjoint not in self.init:
+                body += self.mark([ir.assign(adjoint, self.zeros(ir.load(adjoint)))], stmt.origin)
+        self.init = init_before
+        self.owned = owned_before & self.owned
+        header = self.reverse_header(stmt)
+        body[:0] = getattr(header, "prologue", [])
+        header.body = body
+        header.adjoint = True
+        header.origin = stmt.origin
+        return out + [header]
+
+    def reverse_header(self, stmt):
+        """The loop that runs the reversed body, visiting iterations last to first."""
+        breaks = any(isinstance(s, gast.Break) for s in ir.walk_statements(stmt.body))
+        if isinstance(stmt, gast.For) and not breaks:
+            args = stmt.iter.args
+            if len(args) <= 2:
+                start = args[0] if len(args) == 2 else ir.const(0)
+                stop = args[-1]
+                rev_args = [_minus_one(stop), _minus_one(start), ir.const(-1)]
+                return gast.For(target=ir.store(stmt.target.id), iter=ir.call("range", rev_args), body=[],
+                                orelse=[], type_comment=None)
+        trips = self.namer.fresh("_trips")
+        self.loop_of_trips[id(stmt)] = trips
+        if isinstance(stmt, gast.For):
+            args = stmt.iter.args
+            start = args[0] if len(args) >= 2 else ir.const(0)
+            step = args[2] if len(args) == 3 else ir.const(1)
+            k = self.namer.fresh("_k")
+            index = ir.assign(stmt.target.id, gast.BinOp(
+                left=copy.deepcopy(start), op=gast.Add(),
+                right=gast.BinOp(left=ir.load(k), op=gast.Mult(), right=copy.deepcopy(step))))
+            loop = gast.For(target=ir.store(k), iter=ir.call("range", [_minus_one(ir.load(trips)), ir.const(-1),
+                                                                      ir.const(-1)]),
+                            body=[], orelse=[], type_comment=None)
+            loop.prologue = [index]
+            return loop
+        return gast.For(target=ir.store(self.namer.fresh("_")), iter=ir.call("range", [ir.load(trips)]), body=[],
+                        orelse=[], type_comment=None)
+
+    # ------------------------------------------------------- forward sweep
+    def forward_block(self, stmts, needed, depth):
+        """The primal statements, with pushes of needed values inside loops and pops in the reversed blocks."""
+        out = []
+        pops = []
+        for stmt in stmts:
+            if ir.is_subscript_write(stmt) and id(stmt) in self.saves:
+                saved = self.saves[id(stmt)]
+                self.namespace.setdefault("saved", runtime.saved)
+                piece = gast.Subscript(value=copy.deepcopy(stmt.targets[0].value),
+                                       slice=copy.deepcopy(stmt.targets[0].slice), ctx=gast.Load())
+                out.append(ir.assign(saved, ir.call("saved", [piece]), stmt.origin))
+                if depth:
+                    out.append(self.push(saved, stmt.origin))
+                    pops.append(saved)
+                out.append(stmt)
+            elif isinstance(stmt, gast.Assign):
+                out.append(stmt)
+                name = ir.target_name(stmt)
+                if depth and name in needed and not getattr(stmt, "carry", False):
+                    out.append(self.push(name, stmt.origin))
+                    if name not in pops:
+                        pops.append(name)
+            elif isinstance(stmt, gast.If):
+                stmt.body = self.forward_block(stmt.body, needed, depth)
+                stmt.orelse = self.forward_block(stmt.orelse, needed, depth)
+                out.append(stmt)
+            elif isinstance(stmt, (gast.For, gast.While)):
+                out += self.forward_loop(stmt, needed, depth)
+                trips = self.loop_of_trips.get(id(stmt))
+                if depth and trips:
+                    out.append(self.push(trips, stmt.origin))
+                    pops.append(trips)
+            else:
+                out.append(stmt)
+        reverse = self.reverse_blocks.get(id(stmts))
+        if reverse is not None and pops:
+            reverse[:0] = [self.pop(name, None) for name in pops]
+        return out
+
+    def forward_loop(self, stmt, needed, depth):
+        out = []
+        reverse = self.reverse_blocks.get(id(stmt.body))
+        body = self.forward_block(stmt.body, needed, depth + 1)
+        trips = self.loop_of_trips.get(id(stmt))
+        # Values the loop overwrites are pushed at the top of each iteration.
+        carried = [h for h in getattr(stmt, "carried", []) if h in needed]
+        prologue = [self.push(head, stmt.origin) for head in carried]
+        if trips:
+            out.append(ir.assign(trips, ir.const(0), stmt.origin))
+            prologue.append(ir.assign(trips, gast.BinOp(left=ir.load(trips), op=gast.Add(), right=ir.const(1)),
+                                      stmt.origin))
+        stmt.body = prologue + body
+        out.append(stmt)
+        if reverse is not None:
+            reverse[:0] = [self.pop(head, None) for head in carried]
+        return out
+
+    def push(self, name, origin):
+        stack = self.stack(name)
+        return ir.expr_stmt(ir.method_call(ir.load(stack), "append", [ir.load(name)]), origin)
+
+    def pop(self, name, origin):
+        node = ir.assign(name, ir.method_call(ir.load(self.stack(name)), "pop"), origin)
+        node.adjoint = True
+        return node
+
+    def stack(self, name):
+        if name not in self.stacks:
+            self.stacks[name] = self.namer.fresh(f"_{name.lstrip('_')}_stack")
+        return self.stacks[name]
+
+
+def _is_break_check(stmt):
+    return isinstance(stmt, gast.If) and len(stmt.body) == 1 and isinstance(stmt.body[0], gast.Break)
+
+
+def _is_active(atom, active):
+    if isinstance(atom, gast.Name):
+        return atom.id in active
+    if isinstance(atom, gast.Tuple):
+        return any(_is_active(e, active) for e in atom.elts)
+    return False
+
+
+def _minus_one(atom):
+    if isinstance(atom, gast.Constant) and isinstance(atom.value, int):
+        return ir.const(atom.value - 1)
+    return gast.BinOp(left=copy.deepcopy(atom), op=gast.Sub(), right=ir.const(1))
+
+
+def _basic_index(index, loop_indices):
+    """Whether ``index`` is built from constants, slices and loop counters (no repeated elements)."""
+    if isinstance(index, gast.Tuple):
+        return all(_basic_index(e, loop_indices) for e in index.elts)
+    if isinstance(index, gast.Slice):
+        return True
+    if isinstance(index, gast.Constant):
+        return isinstance(index.value, int) or index.value is None or index.value is Ellipsis
+    return isinstance(index, gast.Name) and index.id in loop_indices
+
+
+def _names_read(stmts, skip):
+    """Names read by ``stmts``, leaving out the statements whose ids are in ``skip``."""
+    found = set()
+    for stmt in ir.walk_statements(stmts):
+        if id(stmt) in skip:
+            continue
+        for field, value in gast.iter_fields(stmt):
+            if field in ("body", "orelse"):
+                continue
+            found |= ir.names_in(value) if isinstance(value, gast.AST) else \
+                ir.names_in([v for v in value if isinstance(v, gast.AST)]) if isinstance(value, list) else set()
+    return found
