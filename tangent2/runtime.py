@@ -177,7 +177,7 @@ def prod_others(x, axis=None):
     left = np.concatenate((ones, np.cumprod(flat[..., :-1], axis=-1)), axis=-1)
     right = np.concatenate((np.cumprod(flat[..., :0:-1], axis=-1)[..., ::-1], ones), axis=-1)
     result = (left * right).reshape(moved.shape)
-    return np.ascontiguousarray(np.moveaxis(result, ends, axes))
+    return np.moveaxis(result, ends, axes).copy()
 
 
 def cumsum_vjp(ct, a, axis=None):
@@ -190,7 +190,7 @@ def cumsum_vjp(ct, a, axis=None):
         result = np.cumsum(ct.ravel()[::-1])[::-1].reshape(np.shape(a))
     else:
         result = np.flip(np.cumsum(np.flip(ct, axis), axis=axis), axis)
-    return _kind_like(np.ascontiguousarray(result), a)
+    return _kind_like(result.copy(), a)
 
 
 # ---------------------------------------------------------------------------
@@ -217,7 +217,7 @@ def dot_vjp_b(ct, a, b):
     lead = tuple(range(na - 1))
     if nb == 1:
         return np.tensordot(a, ct, axes=(lead, lead))
-    return np.ascontiguousarray(np.moveaxis(np.tensordot(a, ct, axes=(lead, lead)), 0, -2))
+    return np.moveaxis(np.tensordot(a, ct, axes=(lead, lead)), 0, -2).copy()
 
 
 def matmul_vjp_a(ct, a, b):
@@ -291,14 +291,15 @@ def expand_last2(x):
 
 def trace_vjp(ct, a, offset=0, axis1=0, axis2=1):
     """The adjoint of ``np.trace(a, offset, axis1, axis2)``: zeros shaped like ``a`` with ``ct`` on that diagonal."""
-    return _embed_diagonal(ct, np.shape(a), offset, axis1, axis2, _result_float(ct, a))
+    values = np.expand_dims(np.asarray(ct), -1)  # the same value all along the diagonal
+    return _embed_diagonal(values, np.shape(a), offset, axis1, axis2, _result_float(ct, a))
 
 
 def diag_vjp(ct, v, k=0):
     """The adjoint of ``np.diag(v, k)``: the k-th diagonal of ``ct`` (``v`` 1-D) or ``ct`` put on it (``v`` 2-D)."""
     if np.ndim(v) == 1:
         return np.diag(ct, k).copy()
-    return _embed_diagonal(ct, np.shape(v), k, 0, 1, _result_float(ct, v))
+    return _embed_diagonal(np.asarray(ct), np.shape(v), k, 0, 1, _result_float(ct, v))
 
 
 def split_like(ct, arrays, axis=0):
@@ -486,16 +487,17 @@ def _matmul_promote(ct, a, b):
     A = np.asarray(a)
     B = np.asarray(b)
     G = _array_for(ct, A)
-    if A.ndim == 1:
-        A = A.reshape(1, -1)
-        G = np.expand_dims(G, -2)
     if B.ndim == 1:
         B = B.reshape(-1, 1)
         G = np.expand_dims(G, -1)
+    if A.ndim == 1:
+        A = A.reshape(1, -1)
+        G = np.expand_dims(G, -2)
     return A, B, G
 
 
-def _embed_diagonal(ct, shape, offset, axis1, axis2, dtype):
+def _embed_diagonal(values, shape, offset, axis1, axis2, dtype):
+    """Zeros of ``shape`` with ``values`` (broadcast to batch shape + diagonal length) on a diagonal."""
     out = np.zeros(shape, dtype=dtype)
     ndim = len(shape)
     view = np.moveaxis(out, (axis1 % ndim, axis2 % ndim), (-2, -1))
@@ -503,7 +505,7 @@ def _embed_diagonal(ct, shape, offset, axis1, axis2, dtype):
     r0, c0 = max(0, -offset), max(0, offset)
     n = max(0, min(rows - r0, cols - c0))
     i = np.arange(n)
-    view[..., i + r0, i + c0] = np.expand_dims(np.asarray(ct), -1)
+    view[..., i + r0, i + c0] = values
     return out
 
 
@@ -541,13 +543,14 @@ def _einsum_operand_grad(ct, out, s_other, other, s_x, x):
     t = np.einsum(f"{out},{s_other}->{kept}", ct, other)
     # letters summed in x alone: the cotangent is constant along them
     t = np.reshape(t, tuple(t.shape[kept.index(c)] if c in kept else 1 for c in unique))
-    t = np.broadcast_to(t, tuple(size[c] if c not in kept else t.shape[i] for i, c in enumerate(unique)))
+    # (and size-1 axes of t where x is larger: einsum broadcast x's operand partner)
+    t = np.broadcast_to(t, tuple(size[c] if t.shape[i] == 1 else t.shape[i] for i, c in enumerate(unique)))
     # letters along which x was broadcast (size 1 in x): sum the cotangent
     summed = tuple(i for i, c in enumerate(unique) if size[c] == 1 and t.shape[i] != 1)
     if summed:
         t = np.sum(t, axis=summed, keepdims=True)
     if len(unique) == len(s_x):
-        return np.ascontiguousarray(np.transpose(t, [unique.index(c) for c in s_x]))
+        return np.array(t)  # unique == s_x: t is already in x's axis order
     # repeated letters: x's derivative lives on the diagonal
     grad = np.zeros(x_shape, dtype=t.dtype)
     grid = np.indices(t.shape, sparse=True)

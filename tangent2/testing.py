@@ -94,6 +94,7 @@ class _Checker:
     """The fixed settings of one check_grads call, and its random directions."""
 
     def __init__(self, tg, modes, atol, rtol, eps, rng):
+        import tangent2.api  # noqa: F401  (self.tg.api)
         self.tg = tg
         self.modes = modes
         self.atol = atol
@@ -102,26 +103,19 @@ class _Checker:
         self.rng = rng
 
     def check(self, f, name, args, order, level):
-        tg = self.tg
         if "fwd" in self.modes:
             self.check_jvp(f, name, args, level)
             if order > 1:
+                # The generated JVP function, of the primal and tangent leaves, is differentiated in turn.
                 tangents = self.random_like(args)
-
-                def fwd_derivative(*primals):
-                    return tg.jvp(f, primals, tangents)[1]
-
-                self.check(fwd_derivative, f"jvp({name})", args, order - 1, level + 1)
+                function, leaves = self.tg.api.generated_function(f, "jvp", args, tangents)
+                self.check(function, f"jvp({name})", leaves, order - 1, level + 1)
         if "rev" in self.modes:
             self.check_vjp(f, name, args, level)
             if order > 1:
                 cotangent = self.random_like(f(*args))
-
-                def rev_derivative(*primals):
-                    _, pullback = tg.vjp(f, *primals)
-                    return pullback(cotangent)
-
-                self.check(rev_derivative, f"vjp({name})", args, order - 1, level + 1)
+                function, leaves = self.tg.api.generated_function(f, "vjp", args, cotangent)
+                self.check(function, f"vjp({name})", leaves, order - 1, level + 1)
 
     def check_jvp(self, f, name, args, level):
         expected_out = f(*args)

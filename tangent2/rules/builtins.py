@@ -24,13 +24,13 @@ def abs_jvp(x_dot, ans, x):
 
 @vjp_rule(builtins.pow)
 def pow_vjp(g, ans, base, exp):
-    # d/dexp is ans * log(base), taken as 0 at base == 0 (the limit for exp > 0)
-    return g * exp * base ** (exp - 1), g * ans * np.log(np.where(base == 0, 1.0, base))
+    # d/dexp is ans * log(base), taken as 0 where base <= 0 (as for np.power)
+    return g * exp * base ** (exp - 1), g * ans * np.log(np.where(base > 0, base, 1.0))
 
 
 @jvp_rule(builtins.pow)
 def pow_jvp(base_dot, exp_dot, ans, base, exp):
-    return base_dot * exp * base ** (exp - 1) + exp_dot * ans * np.log(np.where(base == 0, 1.0, base))
+    return base_dot * exp * base ** (exp - 1) + exp_dot * ans * np.log(np.where(base > 0, base, 1.0))
 
 
 @vjp_rule(builtins.max)

@@ -89,14 +89,15 @@ def positive_jvp(x_dot, ans, x):
 
 @vjp_rule(np.power)
 def power_vjp(g, ans, x1, x2):
-    # d/dx2 is ans * log(x1); at x1 == 0 it is taken as 0 (the limit for x2 > 0)
+    # d/dx2 is ans * log(x1), taken as 0 where x1 <= 0 (at 0 the limit for x2 > 0; a negative
+    # base has no real derivative in x2, and 0 keeps a zero tangent of x2 from turning into NaN)
     return (unbroadcast(g * x2 * x1 ** (x2 - 1), x1),
-            unbroadcast(g * ans * np.log(np.where(x1 == 0, 1.0, x1)), x2))
+            unbroadcast(g * ans * np.log(np.where(x1 > 0, x1, 1.0)), x2))
 
 
 @jvp_rule(np.power)
 def power_jvp(x1_dot, x2_dot, ans, x1, x2):
-    return x1_dot * x2 * x1 ** (x2 - 1) + x2_dot * ans * np.log(np.where(x1 == 0, 1.0, x1))
+    return x1_dot * x2 * x1 ** (x2 - 1) + x2_dot * ans * np.log(np.where(x1 > 0, x1, 1.0))
 
 
 @vjp_rule(np.mod)  # np.remainder is the same object

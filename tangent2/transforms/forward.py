@@ -8,6 +8,7 @@ import gast
 
 from tangent2 import ir
 from tangent2.errors import NotDifferentiable
+from tangent2.frontend.shapes import infer_scalars
 from tangent2.rules import registry
 from tangent2.transforms import inline
 
@@ -22,6 +23,7 @@ class _Forward:
         self.node = node
         self.wrt = list(wrt)
         self.active = node.active
+        self.scalars = infer_scalars(node, getattr(node, "scalar_params", ())).scalars
         self.namespace = dict(node.namespace)
         self.namer = ir.Namer(ir.all_names(node) | set(self.namespace))
         self.tangent = {}
@@ -147,7 +149,8 @@ class _Forward:
             operand = bindings.get(param)
             bindings[f"{param}_dot"] = self.tangent_of(operand) if operand is not None else inline.zero(ir.const(0.0))
         bindings["ans"] = ans
-        return inline.inline_rule(rule, bindings, self.namer, self.namespace, stmt.origin)
+        return inline.inline_rule(rule, bindings, self.namer, self.namespace, stmt.origin,
+                                  scalar_result=stmt.targets[0].id in self.scalars)
 
     def _np(self):
         import numpy

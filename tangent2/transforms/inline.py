@@ -40,8 +40,11 @@ def _rule_ast(rule):
     return node, body
 
 
-def inline_rule(rule, bindings, namer, globals_out, origin=None):
+def inline_rule(rule, bindings, namer, globals_out, origin=None, scalar_result=False):
     """Inline ``rule`` with ``bindings`` (parameter -> atom, or :func:`zero` for a zero tangent).
+
+    With ``scalar_result`` (the primitive's result is a scalar, so nothing
+    was broadcast) ``unbroadcast`` and ``broadcast_like`` calls are dropped.
 
     Returns ``(statements, result)``: the rule's assignments, renamed, and its
     return expression (a Tuple for multi-output VJP rules).  Names the rule
@@ -62,7 +65,7 @@ def inline_rule(rule, bindings, namer, globals_out, origin=None):
     locals_ = {s.targets[0].id for s in body[:-1]}
     statements = []
     for stmt in body[:-1]:
-        value = _simplify(_substitute(stmt.value, env, rule, globals_out, locals_))
+        value = _simplify(_substitute(stmt.value, env, rule, globals_out, locals_), scalar_result)
         name = stmt.targets[0].id
         if is_zero(value) or ir.is_atom(value):
             env[name] = value
@@ -70,7 +73,7 @@ def inline_rule(rule, bindings, namer, globals_out, origin=None):
         fresh = namer.fresh("_" + name)
         statements.append(ir.assign(fresh, value, origin))
         env[name] = ir.load(fresh)
-    result = _simplify(_substitute(body[-1].value, env, rule, globals_out, locals_))
+    result = _simplify(_substitute(body[-1].value, env, rule, globals_out, locals_), scalar_result)
     return statements, result
 
 
@@ -125,12 +128,15 @@ def _substitute(expr, env, rule, globals_out, locals_):
     return Substitute().visit(expr)
 
 
-def _simplify(expr):
-    """Propagate symbolic zeros upward through ``expr``."""
+def _simplify(expr, scalar_result=False):
+    """Propagate symbolic zeros upward through ``expr``; drop broadcasting helpers for scalar results."""
 
     class Simplify(gast.NodeTransformer):
         def visit_BinOp(self, node):
             self.generic_visit(node)
+            folded = _fold_constants(node)
+            if folded is not node:
+                return folded
             left, right = is_zero(node.left), is_zero(node.right)
             op = node.op
             if isinstance(op, (gast.Mult, gast.MatMult)) and (left or right):
@@ -162,6 +168,8 @@ def _simplify(expr):
         def visit_Call(self, node):
             self.generic_visit(node)
             function = _static_callee(node.func)
+            if scalar_result and function in (runtime.unbroadcast, runtime.broadcast_like):
+                return node.args[0]
             zero_args = [a for a in node.args if is_zero(a)]
             if not zero_args:
                 return node
@@ -176,6 +184,22 @@ def _simplify(expr):
             return node
 
     return Simplify().visit(expr)
+
+
+def _fold_constants(node):
+    """``2 - 1`` -> ``1`` and ``x ** 1`` -> ``x``, so inlined rules read like hand-written ones."""
+    left, right = node.left, node.right
+    numbers = (int, float)
+    if isinstance(left, gast.Constant) and isinstance(right, gast.Constant) and \
+            type(left.value) in numbers and type(right.value) in numbers:
+        operations = {gast.Add: lambda a, b: a + b, gast.Sub: lambda a, b: a - b, gast.Mult: lambda a, b: a * b}
+        operation = operations.get(type(node.op))
+        if operation is not None:
+            return ir.const(operation(left.value, right.value))
+    if isinstance(node.op, gast.Pow) and isinstance(right, gast.Constant) and right.value == 1 \
+            and type(right.value) is int:
+        return left
+    return node
 
 
 def _both_broadcast_like(left, right):

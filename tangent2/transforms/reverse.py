@@ -16,21 +16,25 @@ import gast
 from tangent2 import ir, runtime
 from tangent2.errors import NotDifferentiable, UnsupportedSyntax
 from tangent2.frontend.activity import analyze
+from tangent2.frontend.shapes import infer_scalars
 from tangent2.rules import registry
 from tangent2.transforms import inline
 from tangent2.transforms.forward import _missing_rule_message
 
 
-def reverse(node, wrt, return_value=False, seed_default=None):
+def reverse(node, wrt, return_value=False, seed_default=None, seeded_outputs=None):
     """Return the VJP FunctionDef ``f_vjp(*params, d_out) -> grads`` of the normalized ``node``.
 
     With ``return_value`` it returns ``(out, grads)``.  ``grads`` is the
     gradient of the single ``wrt`` parameter, or a tuple of them.
-    ``seed_default`` (e.g. 1.0) makes ``d_out`` optional.
+    ``seed_default`` (e.g. 1.0) makes ``d_out`` optional.  ``seeded_outputs``
+    limits the cotangent to the first output leaves (the rest is auxiliary);
+    when it is 1, ``d_out`` is that leaf's cotangent rather than a tuple.
     """
     renamed = _SSA(node).run()
     analyze(renamed, wrt)
-    return _Reverse(renamed, wrt, return_value, seed_default).run()
+    infer_scalars(renamed, getattr(node, "scalar_params", ()))
+    return _Reverse(renamed, wrt, return_value, seed_default, seeded_outputs).run()
 
 
 # ------------------------------------------------------------------ renaming
@@ -156,8 +160,10 @@ class _SSA:
 
 # ------------------------------------------------------------------ adjoints
 class _Reverse:
-    def __init__(self, node, wrt, return_value, seed_default):
+    def __init__(self, node, wrt, return_value, seed_default, seeded_outputs):
         self.node = node
+        self.seeded_outputs = seeded_outputs
+        self.scalars = getattr(node, "scalars", set())
         self.wrt = list(wrt)
         self.return_value = return_value
         self.seed_default = seed_default
@@ -253,7 +259,7 @@ class _Reverse:
         primal = node.body[:-1]
         output = node.body[-1].value
         seed = self.namer.fresh("d_out")
-        adjoint = self.mark(self.seed(output, ir.load(seed)), node.body[-1].origin)
+        adjoint = self.mark(self.seed_outputs(output, ir.load(seed)), node.body[-1].origin)
         adjoint += self.reverse_block(primal)
         self._prune_restores(_names_read(adjoint, {id(r) for r in self.restores}))
         forward = self.forward_block(primal, ir.names_in(adjoint), depth=0)
@@ -275,6 +281,14 @@ class _Reverse:
         fn.namespace = self.namespace
         fn.filename = node.filename
         return fn
+
+    def seed_outputs(self, output, seed):
+        if self.seeded_outputs is None:
+            return self.seed(output, seed)
+        leaves = output.elts if isinstance(output, gast.Tuple) else [output]
+        if self.seeded_outputs == 1:
+            return self.seed(leaves[0], seed)
+        return self.seed(ir.tuple_(leaves[: self.seeded_outputs]), seed)
 
     def seed(self, output, seed):
         if isinstance(output, gast.Tuple):
@@ -350,7 +364,8 @@ class _Reverse:
         bindings = inline.bind_operands(rule, 2, args, keywords)
         bindings["g"] = g
         bindings["ans"] = ir.load(stmt.targets[0].id)
-        statements, result = inline.inline_rule(rule, bindings, self.namer, self.namespace, stmt.origin)
+        statements, result = inline.inline_rule(rule, bindings, self.namer, self.namespace, stmt.origin,
+                                                scalar_result=stmt.targets[0].id in self.scalars)
         entries = list(result.elts) if isinstance(result, gast.Tuple) else [result]
         params = registry.vjp_signature(rule)
         out = self.mark(statements, stmt.origin)

@@ -1,0 +1,319 @@
+"""Derivative objects: a transformation of a function, generated lazily and cached.
+
+A :class:`Derivative` is callable, shows its generated ``source``, and can be
+transformed again (``grad(grad(f))``).  Generated functions take and return
+flat leaves; the Derivative flattens tree arguments on the way in and
+rebuilds trees on the way out.  One function is generated per pattern of
+argument structures (a dict of arrays and an array give different code).
+"""
+import functools
+import inspect
+import threading
+import types
+
+import gast
+import numpy as np
+
+from tangent2 import codegen
+from tangent2.errors import NonDifferentiableInput, TangentError
+from tangent2.frontend.activity import analyze
+from tangent2.frontend.normalize import StaticDict, StaticSeq, normalize
+from tangent2.frontend.parse import parse
+from tangent2.frontend.resolve import resolve
+from tangent2.rules import registry
+from tangent2.transforms.forward import forward
+from tangent2.transforms.reverse import reverse
+from tangent2.transforms.simplify import simplify
+import tangent2.rules  # noqa: F401  (fills the rule tables)
+
+_LOCK = threading.RLock()
+
+
+def python_function(target):
+    """The plain Python function behind ``target`` (a function, Derivative or @differentiate)."""
+    inner = getattr(target, "__tangent2_function__", None)
+    if inner is not None:
+        return inner
+    if isinstance(target, types.FunctionType):
+        return target
+    if registry.lookup(registry.VJP_RULES, target) is not None:
+        return _primitive_wrapper(target)
+    if callable(target) and isinstance(getattr(target, "__call__", None), types.MethodType):
+        raise TangentError(f"{target!r} is a callable object; tangent2 differentiates functions (def or lambda)")
+    raise TangentError(f"{target!r} is not a Python function tangent2 can read")
+
+
+@functools.lru_cache(maxsize=None)
+def _primitive_wrapper(primitive):
+    """A Python function calling ``primitive`` (np.sin -> def sin(x): return np.sin(x)), with a real source file."""
+    rule = registry.lookup(registry.VJP_RULES, primitive)
+    rule_params = list(inspect.signature(rule).parameters)[2:]
+    params = [p for p in rule_params if inspect.signature(rule).parameters[p].default is inspect.Parameter.empty]
+    name = getattr(primitive, "__name__", "primitive")
+    node = gast.parse(f"def {name}({', '.join(params)}):\n    return primitive({', '.join(params)})\n").body[0]
+    node.namespace = {"primitive": primitive}
+    node.filename = None
+    return codegen.emit(node)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(function):
+    return resolve(parse(function), function)
+
+
+class Derivative:
+    """A generated derivative of ``target``.
+
+    ``kind`` is ``"grad"`` (gradient of a scalar output, seed 1), ``"vjp"``
+    (output and cotangents for a given output cotangent), ``"value_and_grad"``
+    or ``"jvp"`` (output and tangent for given input tangents).
+    """
+
+    def __init__(self, target, kind, wrt=0, has_aux=False):
+        self.target = target
+        self.kind = kind
+        self.wrt = wrt
+        self.has_aux = has_aux
+        self._generated = {}
+        self._last = None
+        functools.update_wrapper(self, python_function(target), updated=())
+
+    # --------------------------------------------------------------- calling
+    def __call__(self, *args):
+        plan = self._plan(args)
+        leaves = _flatten_args(args)
+        if self.kind == "grad":
+            result = plan.function(*leaves)
+            return plan.unflatten_grads(result)
+        if self.kind == "value_and_grad":
+            value, grads = plan.function(*leaves, 1.0)
+            value = plan.unflatten_output(value)
+            return value, plan.unflatten_grads(grads)
+        raise TangentError(f"call {self.kind} derivatives through tangent2.{self.kind}")
+
+    def _plan(self, args, kind=None):
+        key = (kind or self.kind, _structure_key(args), tuple(np.ndim(v) == 0 for v in _flatten_args(args)))
+        with _LOCK:
+            plan = self._generated.get(key)
+            if plan is None:
+                plan = _Plan(self, args, kind or self.kind)
+                self._generated[key] = plan
+            self._last = plan
+            return plan
+
+    # ------------------------------------------------------------ inspecting
+    @property
+    def function(self):
+        """The generated Python function (for leaf arguments unless called with trees since)."""
+        return self._default_plan().function
+
+    @property
+    def __tangent2_function__(self):
+        return self.function
+
+    @property
+    def source(self):
+        return self._default_plan().source
+
+    def _default_plan(self):
+        if self._last is not None:
+            return self._last
+        function = python_function(self.target)
+        count = function.__code__.co_argcount
+        return self._plan(tuple(0.0 for _ in range(count)))
+
+    def __repr__(self):
+        name = getattr(python_function(self.target), "__name__", "?")
+        return f"<tangent2 {self.kind} of {name} wrt {self.wrt!r}>"
+
+    # -------------------------------------------------------- composing again
+    def grad(self, wrt=0, has_aux=False):
+        from tangent2 import api
+        return api.grad(self, wrt, has_aux=has_aux)
+
+    def value_and_grad(self, wrt=0, has_aux=False):
+        from tangent2 import api
+        return api.value_and_grad(self, wrt, has_aux=has_aux)
+
+    def jit(self, **options):
+        from tangent2 import api
+        return api.jit(self, **options)
+
+
+class _Plan:
+    """One generated function of a Derivative, for one pattern of argument structures."""
+
+    def __init__(self, derivative, args, kind):
+        function = python_function(derivative.target)
+        node = _parsed(function)
+        params = [a.id for a in node.args.args]
+        if len(args) > len(params):
+            raise TangentError(f"{function.__name__}() takes {len(params)} arguments but {len(args)} were given")
+        arg_trees = {}
+        self.arg_structures = []
+        for name, value in zip(params, args):
+            structure = _structure_of(value, name)
+            self.arg_structures.append(structure)
+            if structure is not None:
+                arg_trees[name] = structure
+        self.wrt_positions = _wrt_positions(derivative.wrt, params, function)
+        self.single_wrt = not isinstance(derivative.wrt, (tuple, list))
+        for position in self.wrt_positions:
+            if position >= len(args):
+                raise TangentError(f"wrt={derivative.wrt!r} names argument {position}, but only {len(args)} "
+                                   "arguments were passed")
+            _check_differentiable(args[position], params[position], function)
+        normalized = normalize(node, arg_trees)
+        normalized.scalar_params = {name for name, value in zip(normalized.params, _flatten_args(args))
+                                    if np.ndim(value) == 0}
+        self.output = normalized.output
+        wrt_leaves = [leaf for position in self.wrt_positions
+                      for leaf in _param_leaves(params[position], self.arg_structures[position])]
+        self.wrt_leaf_counts = [len(_param_leaves(params[p], self.arg_structures[p])) for p in self.wrt_positions]
+        self.kind = kind
+        if kind == "jvp":
+            generated = forward(analyze(normalized, wrt_leaves), wrt_leaves)
+        else:
+            seeded = _value_leaf_count(self.output, derivative.has_aux)
+            generated = reverse(normalized, wrt_leaves, return_value=kind != "grad",
+                                seed_default=1.0 if kind in ("grad", "value_and_grad") else None,
+                                seeded_outputs=seeded)
+        generated = simplify(generated)
+        self.function = codegen.emit(generated)
+        self.source = self.function.__tangent2_source__
+        self.has_aux = derivative.has_aux
+
+    def unflatten_grads(self, grads):
+        if len(self.wrt_positions) == 1 and sum(self.wrt_leaf_counts) != 1:
+            grads = (grads,) if not isinstance(grads, tuple) else grads
+        flat = list(grads) if isinstance(grads, tuple) and sum(self.wrt_leaf_counts) > 1 else [grads]
+        rebuilt = []
+        start = 0
+        for position, count in zip(self.wrt_positions, self.wrt_leaf_counts):
+            leaves = flat[start:start + count]
+            start += count
+            structure = self.arg_structures[position]
+            rebuilt.append(leaves[0] if structure is None else _rebuild(structure, iter(leaves)))
+        return rebuilt[0] if self.single_wrt else tuple(rebuilt)
+
+    def unflatten_output(self, value):
+        if isinstance(self.output, (StaticSeq, StaticDict)):
+            return _rebuild(self.output, iter(value))
+        return value
+
+
+# ------------------------------------------------------------------- trees
+def _structure_of(value, name):
+    """A static structure of Names for a tree argument, or None for a leaf."""
+    from tangent2 import ir
+    if isinstance(value, tuple) and hasattr(type(value), "_fields"):
+        return StaticSeq([_structure_or_leaf(v, f"{name}_{field}") for field, v in zip(value._fields, value)],
+                         type(value))
+    if isinstance(value, (tuple, list)):
+        return StaticSeq([_structure_or_leaf(v, f"{name}_{i}") for i, v in enumerate(value)], type(value))
+    if isinstance(value, dict):
+        keys = sorted(value, key=repr) if not all(isinstance(k, str) for k in value) else sorted(value)
+        return StaticDict(keys, [_structure_or_leaf(value[k], f"{name}_{_identifier(k)}") for k in keys])
+    if value is None:
+        return StaticSeq([], tuple)
+    return None
+
+
+def _structure_or_leaf(value, name):
+    from tangent2 import ir
+    structure = _structure_of(value, name)
+    return ir.load(name) if structure is None else structure
+
+
+def _identifier(key):
+    text = "".join(c if c.isalnum() else "_" for c in str(key))
+    return text if text and not text[0].isdigit() else f"k{text}"
+
+
+def _param_leaves(name, structure):
+    from tangent2.frontend.normalize import _leaves
+    return [name] if structure is None else [leaf.id for leaf in _leaves(structure)]
+
+
+def _flatten_args(args):
+    leaves = []
+    for value in args:
+        leaves.extend(_flatten_value(value))
+    return leaves
+
+
+def _flatten_value(value):
+    if isinstance(value, (tuple, list)):
+        return [leaf for item in value for leaf in _flatten_value(item)]
+    if isinstance(value, dict):
+        keys = sorted(value, key=repr) if not all(isinstance(k, str) for k in value) else sorted(value)
+        return [leaf for k in keys for leaf in _flatten_value(value[k])]
+    if value is None:
+        return []
+    return [value]
+
+
+def _structure_key(args):
+    return tuple(_value_key(v) for v in args)
+
+
+def _value_key(value):
+    if isinstance(value, tuple) and hasattr(type(value), "_fields"):
+        return (type(value), tuple(_value_key(v) for v in value))
+    if isinstance(value, (tuple, list)):
+        return (type(value), tuple(_value_key(v) for v in value))
+    if isinstance(value, dict):
+        return (dict, tuple(sorted((repr(k), _value_key(v)) for k, v in value.items())))
+    if value is None:
+        return None
+    return "leaf"
+
+
+def _rebuild(structure, leaves):
+    if isinstance(structure, StaticSeq):
+        items = [_rebuild(item, leaves) for item in structure.items]
+        kind = structure.kind
+        if hasattr(kind, "_fields"):
+            return kind(*items)
+        return kind(items) if kind in (tuple, list) else tuple(items)
+    if isinstance(structure, StaticDict):
+        return {k: _rebuild(v, leaves) for k, v in zip(structure.keys, structure.values)}
+    return next(leaves)
+
+
+def _value_leaf_count(output, has_aux):
+    from tangent2.frontend.normalize import _leaves
+    if not has_aux:
+        return None
+    if not isinstance(output, StaticSeq) or len(output.items) != 2:
+        raise TangentError("has_aux=True needs the function to return a pair (value, aux)")
+    return len(_leaves(output.items[0]))
+
+
+def _wrt_positions(wrt, params, function):
+    items = wrt if isinstance(wrt, (tuple, list)) else (wrt,)
+    positions = []
+    for item in items:
+        if isinstance(item, str):
+            if item not in params:
+                raise TangentError(f"wrt={item!r}: {function.__name__}() has no argument named {item!r} "
+                                   f"(its arguments are {', '.join(params)})")
+            positions.append(params.index(item))
+        elif isinstance(item, (int, np.integer)):
+            if not -len(params) <= item < len(params):
+                raise TangentError(f"wrt={item}: {function.__name__}() has only {len(params)} arguments")
+            positions.append(int(item) % len(params))
+        else:
+            raise TangentError(f"wrt must be an argument index, an argument name, or a tuple of them, not {item!r}")
+    return positions
+
+
+def _check_differentiable(value, name, function):
+    for leaf in _flatten_value(value):
+        if isinstance(leaf, (bool, np.bool_)) or isinstance(leaf, (int, np.integer)) or isinstance(leaf, str) or (
+                isinstance(leaf, np.ndarray) and not np.issubdtype(leaf.dtype, np.inexact)):
+            kind = type(leaf).__name__ if not isinstance(leaf, np.ndarray) else f"array of {leaf.dtype}"
+            raise NonDifferentiableInput(
+                f"cannot differentiate {function.__name__}() with respect to argument '{name}': it holds a "
+                f"{kind} value ({leaf!r:.60}). Derivatives need floating-point inputs: pass "
+                f"float({leaf!r:.20}) or an array of floats, or choose another argument with wrt=")
