@@ -76,7 +76,14 @@ def broadcast_like(t, like):
 
 
 def zeros_like(x):
-    """A zero of the same shape and floating dtype as ``x``."""
+    """A zero of the same shape and floating dtype as ``x``.
+
+    For a tuple or list (the value of ``np.split``-like helpers such as
+    ``unstack_like``) it is a *list* of zeros, one per element, so that
+    generated code can accumulate into its items (``d_parts[1] += ...``).
+    """
+    if isinstance(x, (tuple, list)):
+        return [zeros_like(e) for e in x]
     if isinstance(x, np.ndarray):
         return np.zeros(x.shape, dtype=_float_dtype(x.dtype))
     if isinstance(x, (np.floating, np.complexfloating)):
