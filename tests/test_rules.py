@@ -500,6 +500,110 @@ def test_rule_against_finite_differences(c):
 
 
 # ---------------------------------------------------------------------------
+# JVP rules with one active tangent: the compiler replaces inactive tangents by
+# symbolic zeros and simplifies, so each per-argument term must alone have the
+# full shape of ans.  This mimics that simplification on the rule's AST.
+
+from tangent2.rules.runtime import LINEAR_HELPERS  # noqa: E402
+
+_LINEAR_CALLS = {
+    np.sum, np.mean, np.transpose, np.reshape, np.ravel, np.squeeze, np.expand_dims, np.cumsum, np.copy,
+    np.negative, np.positive, np.broadcast_to, np.trace, np.diag, np.multiply, np.dot, np.matmul, np.outer,
+    np.inner, np.einsum, np.swapaxes, np.moveaxis, np.flip,
+} | set(LINEAR_HELPERS)
+_ZERO = "__zero__"
+
+
+def _is_zero(node):
+    return isinstance(node, ast.Name) and node.id.startswith(_ZERO)
+
+
+class _SymbolicZeros(ast.NodeTransformer):
+    def __init__(self, env, namespace):
+        self.env = env  # name -> replacement node
+        self.namespace = namespace
+
+    def visit_Name(self, node):
+        return self.env.get(node.id, node)
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        left, right = _is_zero(node.left), _is_zero(node.right)
+        if isinstance(node.op, (ast.Mult, ast.MatMult)) and (left or right):
+            return node.left if left else node.right
+        if isinstance(node.op, ast.Div) and left:
+            return node.left
+        if isinstance(node.op, ast.Add) and (left or right):
+            return node.right if left else node.left
+        if isinstance(node.op, ast.Sub) and right:
+            return node.left
+        if isinstance(node.op, ast.Sub) and left:
+            return ast.UnaryOp(op=ast.USub(), operand=node.right)
+        return node
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        return node.operand if _is_zero(node.operand) else node
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        zeros = [a for a in node.args if _is_zero(a)]
+        if zeros and _resolve(node.func, self.namespace) in _LINEAR_CALLS:
+            return zeros[0]
+        return node
+
+    def visit_IfExp(self, node):
+        self.generic_visit(node)
+        return node.body if _is_zero(node.body) and _is_zero(node.orelse) else node
+
+
+def _single_tangent_rule(rule, active):
+    """The JVP rule simplified as if every tangent but ``active`` were a symbolic zero."""
+    fn = ast.parse(textwrap.dedent(inspect.getsource(rule))).body[0]
+    fn.decorator_list = []
+    tangents, _ = jvp_signature(rule)
+    env = {f"{t}_dot": ast.Name(id=f"{_ZERO}{t}", ctx=ast.Load()) for t in tangents if t != active}
+    body = []
+    for stmt in fn.body:
+        if isinstance(stmt, ast.Expr):
+            continue
+        value = _SymbolicZeros(env, rule.__globals__).visit(stmt.value)
+        if isinstance(stmt, ast.Assign) and _is_zero(value):
+            env[stmt.targets[0].id] = value
+            continue
+        stmt.value = value
+        body.append(stmt)
+
+    class Materialize(ast.NodeTransformer):  # zeros left over become the (zero) tangent parameters
+        def visit_Name(self, node):
+            return ast.Name(id=node.id[len(_ZERO):] + "_dot", ctx=ast.Load()) if _is_zero(node) else node
+
+    fn.body = [Materialize().visit(stmt) for stmt in body]
+    fn.name = "_simplified"
+    module = ast.fix_missing_locations(ast.Module(body=[fn], type_ignores=[]))
+    namespace = dict(rule.__globals__)
+    exec(compile(module, f"<simplified {rule.__qualname__}>", "exec"), namespace)
+    return namespace["_simplified"]
+
+
+@pytest.mark.parametrize("c", [c for c in CASES if len(c.diff) > 1 or c.prim in (np.where, np.clip, np.full)],
+                         ids=lambda c: c.id)
+def test_jvp_terms_alone_have_the_shape_of_ans(c):
+    ans = c.f(c.args)
+    rule = JVP_RULES[c.prim]
+    tangents, primals = jvp_signature(rule)
+    bound = dict(zip(primals, c.args), **c.kwargs)
+    for i in c.diff:
+        active = primals[i]
+        v = _random_like(c.args[i])
+        simplified = _single_tangent_rule(rule, active)
+        values = [v if t == active else _zeros_like_tree(bound.get(t)) for t in tangents]
+        term = simplified(*values, ans, *c.args, **c.kwargs)
+        full = jvp_value(c.prim, {active: v}, ans, *c.args, **c.kwargs)
+        _assert_close(term, full, f"JVP term of {active} alone")
+
+
+# ---------------------------------------------------------------------------
 # (4) hand-derived values
 
 _A = np.array([[2.0, 1.0], [0.5, 3.0]])

@@ -314,3 +314,13 @@ zero_derivative(
     runtime.max_weight, runtime.min_weight, runtime.fmax_weight, runtime.fmin_weight,
     runtime.clip_below, runtime.clip_above, runtime.norm_order,
 )
+
+
+# Helpers that give a zero whenever any argument that can carry a tangent is
+# zero (linear, or bilinear in (ct, b)): a simplifier may replace such a call
+# with a symbolic zero, as it does for np.sum or np.matmul.
+LINEAR_HELPERS = frozenset({
+    unbroadcast, broadcast_like, gather, saved, cast_like, reduce_sum, unreduce, cumsum_vjp,
+    dot_vjp_a, dot_vjp_b, matmul_vjp_a, matmul_vjp_b, inner_vjp_a, inner_vjp_b,
+    einsum_vjp_a, einsum_vjp_b, mat_outer, matrix_transpose, expand_last2, trace_vjp, diag_vjp,
+})
