@@ -17,7 +17,7 @@ import numpy as np
 from tangent2 import codegen
 from tangent2.errors import NonDifferentiableInput, TangentError
 from tangent2.frontend.activity import analyze
-from tangent2.frontend.normalize import StaticDict, StaticSeq, normalize
+from tangent2.frontend.normalize import StaticDict, StaticSeq, check_signature, normalize
 from tangent2.frontend.parse import parse
 from tangent2.frontend.resolve import resolve
 from tangent2.rules import registry
@@ -146,6 +146,7 @@ class _Plan:
     def __init__(self, derivative, args, kind):
         function = python_function(derivative.target)
         node = _parsed(function)
+        check_signature(node)
         params = [a.id for a in node.args.args]
         if len(args) > len(params):
             raise TangentError(f"{function.__name__}() takes {len(params)} arguments but {len(args)} were given")

@@ -108,6 +108,14 @@ def normalize(node, arg_trees=None):
     return _Normalizer(node).run(arg_trees or {})
 
 
+def check_signature(node):
+    """Raise UnsupportedSyntax for parameters tangent2 cannot bind (*args, **kwargs, ...)."""
+    args = node.args
+    if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
+        raise UnsupportedSyntax("*args, **kwargs, keyword-only and positional-only parameters are not supported",
+                                location(node, node))
+
+
 class _Normalizer:
     def __init__(self, node):
         self.root = node
@@ -148,10 +156,7 @@ class _Normalizer:
         return new
 
     def _check_arguments(self, node):
-        args = node.args
-        if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
-            raise UnsupportedSyntax("*args, **kwargs, keyword-only and positional-only parameters are not supported",
-                                    location(node, node))
+        check_signature(node)
 
     def _defaults(self, node):
         values = []

@@ -40,6 +40,8 @@ def local_names(node):
             names.add(child.id)
         elif isinstance(child, gast.FunctionDef) and child is not node:
             names.add(child.name)
+        elif isinstance(child, (gast.Import, gast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in child.names)
     return names
 
 

@@ -927,7 +927,8 @@ def solve_vjp(g, ans, a, b):
 
 @jvp_rule(np.linalg.solve)
 def solve_jvp(a_dot, b_dot, ans, a, b):
-    return np.linalg.solve(a, b_dot) - np.linalg.solve(a, np.matmul(a_dot, ans))
+    # one solve; a zero a_dot or b_dot simplifies inside its argument
+    return np.linalg.solve(a, b_dot - np.matmul(a_dot, ans))
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,222 @@
+"""Bad input gets a clear error naming the user's file and line, before anything runs."""
+import os
+
+import numpy as np
+import pytest
+
+import tangent2 as tg
+from tangent2.errors import (NonDifferentiableInput, NotDifferentiable, ShapeMismatch, SourceUnavailable,
+                             UnsupportedSyntax)
+
+THIS_FILE = os.path.basename(__file__)
+
+
+def line_of(function, text):
+    """The file line number of the first line of ``function`` containing ``text``."""
+    import inspect
+    lines, first = inspect.getsourcelines(function)
+    for offset, line in enumerate(lines):
+        if text in line:
+            return first + offset
+    raise AssertionError(f"{text!r} not in {function.__name__}")
+
+
+def uses_try(x):
+    try:
+        y = x * 2
+    except ValueError:
+        y = x
+    return y
+
+
+def uses_with(x):
+    with open("f") as handle:
+        y = x
+    return y
+
+
+counter = 0
+
+
+def uses_global(x):
+    global counter
+    return x
+
+
+def uses_yield(x):
+    yield x
+
+
+def uses_class(x):
+    class Box:
+        pass
+    return x
+
+
+def uses_starred_call(x):
+    args = (x, x)
+    return np.add(*args)
+
+
+def uses_starred_params(*xs):
+    return xs[0]
+
+
+def recursive(x):
+    if x > 1.0:
+        return recursive(x / 2.0)
+    return x
+
+
+def uses_del(x):
+    y = x
+    del y
+    return x
+
+
+def uses_raise(x):
+    if x < 0:
+        raise ValueError("negative")
+    return x
+
+
+def uses_set(x):
+    return len({x})
+
+
+def uses_fft(x):
+    return np.real(np.sum(np.fft.fft(x)))
+
+
+def uses_import(x):
+    import math
+    return math.sin(x)
+
+
+def uses_undefined(x):
+    return x * undefined_name  # noqa: F821
+
+
+def uses_attribute_assignment(x):
+    x.foo = 1.0
+    return x
+
+
+CASES = [
+    (uses_try, "try statement", "try:"),
+    (uses_with, "with statement", "with open"),
+    (uses_global, "global statement", "global counter"),
+    (uses_yield, "yield", "yield x"),
+    (uses_class, "class definition", "class Box"),
+    (uses_starred_call, "starred", "np.add(*args)"),
+    (uses_starred_params, "*args", "def uses_starred_params"),
+    (recursive, "recursive call to recursive()", "return recursive(x / 2.0)"),
+    (uses_del, "del statement", "del y"),
+    (uses_raise, "raise statement", "raise ValueError"),
+    (uses_set, "set literal", "return len({x})"),
+    (uses_import, "import statement", "import math"),
+    (uses_undefined, "name 'undefined_name' is not defined", "undefined_name"),
+    (uses_attribute_assignment, "assignment to Attribute", "x.foo = 1.0"),
+]
+
+
+@pytest.mark.parametrize("function, construct, text", CASES, ids=[c[0].__name__ for c in CASES])
+def test_unsupported_syntax_names_construct_file_and_line(function, construct, text):
+    with pytest.raises(UnsupportedSyntax) as info:
+        tg.grad(function)(1.0)
+    message = str(info.value)
+    assert construct in message
+    assert THIS_FILE in message
+    assert f"line {line_of(function, text)}" in message
+    assert text in message  # the offending source line is quoted
+
+
+def test_errors_come_before_anything_runs():
+    calls = []
+
+    def spy(x):
+        calls.append(x)
+        try:
+            return x
+        finally:
+            pass
+
+    with pytest.raises(UnsupportedSyntax):
+        tg.grad(spy)(1.0)
+    assert calls == []
+
+
+def test_not_differentiable_names_the_call_and_how_to_add_a_rule():
+    with pytest.raises(NotDifferentiable) as info:
+        tg.grad(uses_fft)(np.ones(4))
+    message = str(info.value)
+    assert "fft" in message
+    assert "custom_vjp" in message
+    assert THIS_FILE in message and f"line {line_of(uses_fft, 'np.fft.fft')}" in message
+    with pytest.raises(NotDifferentiable, match="fft"):
+        tg.jvp(uses_fft, (np.ones(4),), (np.ones(4),))
+
+
+def test_inactive_calls_without_rules_are_fine():
+    def f(x):
+        n = np.fft.fftfreq(4)  # no rule, but nothing to differentiate through
+        return np.sum(x * n)
+
+    x = np.arange(4.0)
+    np.testing.assert_allclose(tg.grad(f)(x), np.fft.fftfreq(4))
+
+
+@pytest.mark.parametrize("value", [3, True, np.int64(2), np.arange(3), "text"])
+def test_differentiating_with_respect_to_a_non_float_is_an_error(value):
+    def f(x):
+        return x * 2.0
+
+    with pytest.raises(NonDifferentiableInput) as info:
+        tg.grad(f)(value)
+    assert "argument 'x'" in str(info.value)
+    assert "float" in str(info.value)
+
+
+def test_integer_arguments_not_differentiated_are_fine():
+    def f(x, n):
+        y = x
+        for i in range(n):
+            y = y * x
+        return y
+
+    assert tg.grad(f)(2.0, 3) == pytest.approx(4 * 2.0 ** 3)
+
+
+def test_function_defined_by_exec_has_no_source():
+    namespace = {}
+    exec("def f(x):\n    return x * x\n", namespace)
+    with pytest.raises(SourceUnavailable) as info:
+        tg.grad(namespace["f"])(1.0)
+    assert "cannot find the source" in str(info.value)
+    assert "custom_vjp" in str(info.value)
+
+
+def test_builtin_without_rule_is_not_readable():
+    with pytest.raises(tg.errors.TangentError, match="not a Python function"):
+        tg.grad(print)(1.0)
+
+
+def test_wrt_errors():
+    def f(x, y):
+        return x * y
+
+    with pytest.raises(tg.errors.TangentError, match="no argument named 'z'"):
+        tg.grad(f, wrt="z")(1.0, 2.0)
+    with pytest.raises(tg.errors.TangentError, match="only 2 arguments"):
+        tg.grad(f, wrt=5)(1.0, 2.0)
+
+
+def test_mismatched_tangent_and_cotangent_shapes():
+    def f(x):
+        return x * 2.0
+
+    with pytest.raises(ShapeMismatch, match=r"shape \(2,\).*shape \(3,\)"):
+        tg.jvp(f, (np.ones(3),), (np.ones(2),))
+    out, pullback = tg.vjp(f, np.ones(3))
+    with pytest.raises(ShapeMismatch, match="cotangent"):
+        pullback(np.ones(4))
