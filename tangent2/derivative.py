@@ -82,13 +82,15 @@ class Derivative:
     def __call__(self, *args):
         plan = self._plan(args)
         leaves = _flatten_args(args)
-        if self.kind == "grad":
-            result = plan.function(*leaves)
-            return plan.unflatten_grads(result)
-        if self.kind == "value_and_grad":
+        if self.kind == "grad" and not self.has_aux:
+            return plan.unflatten_grads(plan.function(*leaves))
+        if self.kind in ("grad", "value_and_grad"):
             value, grads = plan.function(*leaves, 1.0)
             value = plan.unflatten_output(value)
-            return value, plan.unflatten_grads(grads)
+            grads = plan.unflatten_grads(grads)
+            if self.kind == "grad":
+                return grads, value[1]
+            return value, grads
         raise TangentError(f"call {self.kind} derivatives through tangent2.{self.kind}")
 
     def _plan(self, args, kind=None):
@@ -176,7 +178,7 @@ class _Plan:
             generated = forward(analyze(normalized, wrt_leaves), wrt_leaves)
         else:
             seeded = _value_leaf_count(self.output, derivative.has_aux)
-            generated = reverse(normalized, wrt_leaves, return_value=kind != "grad",
+            generated = reverse(normalized, wrt_leaves, return_value=kind != "grad" or derivative.has_aux,
                                 seed_default=1.0 if kind in ("grad", "value_and_grad") else None,
                                 seeded_outputs=seeded)
         generated = simplify(generated)

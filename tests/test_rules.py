@@ -364,6 +364,8 @@ case(np.full, (2, 3), normal("py"))
 case(np.full, (2, 3), normal((3,)))
 case(np.full_like, normal((2, 3)), normal("py"), diff=(1,))
 case(np.asarray, normal((2, 3)), np.float64)
+case(np.array, (normal("py"), normal("py"), normal(())), id="array-of-scalars")
+case(np.asarray, (normal((2,)), normal((2,))), id="asarray-of-arrays")
 
 case(np.linalg.det, normal((3, 3)) + 2 * np.eye(3))
 case(np.linalg.det, normal((2, 3, 3)) + 2 * np.eye(3))
@@ -710,6 +712,7 @@ HAND = [
     (np.copy, lambda: V(np.copy, np.zeros(2), g=np.array([1.0, 2.0]))[0], [1.0, 2.0]),
     (np.asarray, lambda: V(np.asarray, 2.0, g=np.array(3.0))[0], 3.0),
     (np.array, lambda: J(np.array, {"object": np.array([1.0, 2.0])}, np.zeros(2)), [1.0, 2.0]),
+    (np.array, lambda: V(np.array, (1.0, 2.0), g=np.array([3.0, 4.0]))[0], (3.0, 4.0)),
     (np.float64, lambda: V(np.float64, 2.0, g=3.0)[0], 3.0),
     (np.float32, lambda: V(np.float32, 2.0, g=np.float32(3.0))[0], 3.0),
     (np.float32, lambda: J(np.float32, {"x": 1.5}, 2.0), np.float32(1.5)),
@@ -1056,6 +1059,8 @@ def test_unbroadcast_kinds_and_dtypes():
     assert type(rt.unbroadcast(g, 1.5)) is float
     assert rt.unbroadcast(g, np.float32(1.5)).dtype == np.float32
     assert isinstance(rt.unbroadcast(g, np.float32(1.5)), np.float32)
+    assert isinstance(rt.unbroadcast(1.0, np.float32(1.5)), np.float32)
+    assert type(rt.unbroadcast(1.0, 2.5)) is float
     assert rt.unbroadcast(g, np.zeros(3, np.float32)).dtype == np.float32
     up = rt.unbroadcast(1.0, np.zeros((2, 2), np.float32))
     assert up.shape == (2, 2) and up.dtype == np.float32 and up.flags.writeable

@@ -813,7 +813,8 @@ def copy_jvp(a_dot, ans, a):
 
 @vjp_rule(np.asarray)
 def asarray_vjp(g, ans, a, dtype=None):
-    return cast_like(g, a)
+    # an array or scalar is copied (or cast); a flat list or tuple of values is stacked
+    return unstack_like(g, a, 0) if isinstance(a, (list, tuple)) else cast_like(g, a)
 
 
 @jvp_rule(np.asarray)
@@ -823,8 +824,8 @@ def asarray_jvp(a_dot, ans, a, dtype=None):
 
 @vjp_rule(np.array)
 def array_vjp(g, ans, object, dtype=None):
-    # the copy of an array (or scalar); a list of values is a stack, not this
-    return cast_like(g, object)
+    # an array or scalar is copied (or cast); a flat list or tuple of values is stacked
+    return unstack_like(g, object, 0) if isinstance(object, (list, tuple)) else cast_like(g, object)
 
 
 @jvp_rule(np.array)
