@@ -55,7 +55,7 @@ def vjp(f, *primals, has_aux=False):
         seed = seed[0] if not isinstance(plan.output, (tuple, list)) and len(seed) == 1 and not isinstance(
             cotangent, (tuple, list, dict)) else tuple(seed)
         _, grads = plan.function(*leaves, seed)
-        grads = plan.unflatten_grads(grads)
+        grads = plan.unflatten_grads(grads, primals)
         grads = grads if isinstance(grads, tuple) else (grads,)
         by_position = dict(zip(wrt, grads))
         return tuple(by_position[i] if i in by_position else _zeros_tree(p) for i, p in enumerate(primals))

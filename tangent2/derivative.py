@@ -83,11 +83,11 @@ class Derivative:
         plan = self._plan(args)
         leaves = _flatten_args(args)
         if self.kind == "grad" and not self.has_aux:
-            return plan.unflatten_grads(plan.function(*leaves))
+            return plan.unflatten_grads(plan.function(*leaves), args)
         if self.kind in ("grad", "value_and_grad"):
             value, grads = plan.function(*leaves, 1.0)
             value = plan.unflatten_output(value)
-            grads = plan.unflatten_grads(grads)
+            grads = plan.unflatten_grads(grads, args)
             if self.kind == "grad":
                 return grads, value[1]
             return value, grads
@@ -186,14 +186,13 @@ class _Plan:
         self.source = self.function.__tangent2_source__
         self.has_aux = derivative.has_aux
 
-    def unflatten_grads(self, grads):
-        if len(self.wrt_positions) == 1 and sum(self.wrt_leaf_counts) != 1:
-            grads = (grads,) if not isinstance(grads, tuple) else grads
-        flat = list(grads) if isinstance(grads, tuple) and sum(self.wrt_leaf_counts) > 1 else [grads]
+    def unflatten_grads(self, grads, args):
+        """Rebuild the gradients into the structures of the ``wrt`` arguments, with their dtypes."""
+        flat = list(grads) if sum(self.wrt_leaf_counts) > 1 else [grads]
         rebuilt = []
         start = 0
         for position, count in zip(self.wrt_positions, self.wrt_leaf_counts):
-            leaves = flat[start:start + count]
+            leaves = [_cast_like(g, x) for g, x in zip(flat[start:start + count], _flatten_value(args[position]))]
             start += count
             structure = self.arg_structures[position]
             rebuilt.append(leaves[0] if structure is None else _rebuild(structure, iter(leaves)))
@@ -282,6 +281,16 @@ def _rebuild(structure, leaves):
     if isinstance(structure, StaticDict):
         return {k: _rebuild(v, leaves) for k, v in zip(structure.keys, structure.values)}
     return next(leaves)
+
+
+def _cast_like(gradient, value):
+    """A Python-float seed can widen a float32 gradient; give it the argument's dtype back."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None or getattr(gradient, "dtype", None) == dtype:
+        return gradient
+    if np.ndim(value) == 0:
+        return dtype.type(gradient)
+    return np.asarray(gradient, dtype=dtype)
 
 
 def _value_leaf_count(output, has_aux):

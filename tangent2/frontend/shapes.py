@@ -23,19 +23,25 @@ def infer_scalars(node, scalar_params):
     """Record on ``node`` the set ``scalars`` of variables that always hold scalars."""
     definitions = {}
     for stmt in ir.walk_statements(node.body):
-        if isinstance(stmt, gast.Assign) and not ir.is_subscript_write(stmt):
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.List):
+            definitions.setdefault(ir.target_name(stmt), [])  # a stack: its items define it
+        elif isinstance(stmt, gast.Assign) and not ir.is_subscript_write(stmt):
             definitions.setdefault(ir.target_name(stmt), []).append(stmt.value)
+        elif isinstance(stmt, gast.Expr) and _is_method(stmt.value, "append"):
+            definitions.setdefault(stmt.value.func.value.id, []).append(stmt.value.args[0])
         elif isinstance(stmt, gast.For):
             definitions.setdefault(stmt.target.id, []).append(ir.const(0))
-    scalars = set(scalar_params)
+    # Optimistic fixpoint: assume every variable is a scalar, then drop those with a non-scalar definition
+    # (loop-carried variables depend on themselves).
+    params = set(getattr(node, "params", ()))
+    scalars = (set(definitions) - params) | set(scalar_params)
     changed = True
     while changed:
         changed = False
         for name, values in definitions.items():
-            if name not in scalars and all(_is_scalar(v, scalars, node.namespace) for v in values):
-                scalars.add(name)
+            if name in scalars and not all(_is_scalar(v, scalars, node.namespace) for v in values):
+                scalars.discard(name)
                 changed = True
-    # A variable with a definition that is not a scalar is not one (fixpoint from the optimistic side is unsafe).
     node.scalars = scalars
     return node
 
@@ -53,6 +59,8 @@ def _is_scalar(value, scalars, namespace):
         return all(_is_scalar(v, scalars, namespace) for v in gast.iter_child_nodes(value)
                    if not isinstance(v, (gast.cmpop, gast.boolop)))
     if isinstance(value, gast.Call):
+        if _is_method(value, "pop"):
+            return value.func.value.id in scalars
         function = lookup(value.func, namespace)
         args = value.args
         keywords = {k.arg for k in value.keywords}
@@ -62,6 +70,11 @@ def _is_scalar(value, scalars, namespace):
             getattr(function, "__module__", None) == "math" or _in_module(function, math)
         return elementwise and all(_is_scalar(a, scalars, namespace) for a in args)
     return False
+
+
+def _is_method(value, method):
+    return isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) \
+        and value.func.attr == method and isinstance(value.func.value, gast.Name)
 
 
 def _in_module(function, module):

@@ -8,6 +8,7 @@ import gast
 
 from tangent2 import ir
 from tangent2.errors import NotDifferentiable
+from tangent2.frontend.activity import is_zero_derivative
 from tangent2.frontend.shapes import infer_scalars
 from tangent2.rules import registry
 from tangent2.transforms import inline
@@ -140,6 +141,8 @@ class _Forward:
         if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and value.func.attr == "pop":
             return [], ir.method_call(ir.load(self.dot(value.func.value.id)), "pop")
         primitive, args, keywords = inline.primitive_call(value, self.namespace)
+        if is_zero_derivative(primitive):
+            return [], inline.zero(ans)
         rule = registry.lookup(registry.JVP_RULES, primitive)
         if rule is None:
             raise NotDifferentiable(_missing_rule_message(primitive, "forward"), _origin(stmt, self.node))

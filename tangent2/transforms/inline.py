@@ -13,6 +13,7 @@ import gast
 import numpy as np
 
 from tangent2 import ir, runtime
+from tangent2.frontend.resolve import lookup
 
 _ZERO_PREFIX = "__zero__"
 
@@ -23,8 +24,15 @@ _LINEAR = {
     np.multiply, np.dot, np.matmul, np.outer, np.inner, np.einsum, np.tensordot, np.cross, np.kron,
     runtime.unbroadcast, runtime.broadcast_like,
 }
+_LINEAR |= {np.linalg.solve, np.swapaxes, np.moveaxis, np.flip, np.hstack, np.vstack, np.stack,
+            np.concatenate, np.array, np.asarray}
 # Linear only in their first argument.
 _LINEAR_FIRST = {np.divide, np.true_divide}
+
+
+def _linear_helpers():
+    from tangent2.rules.runtime import LINEAR_HELPERS
+    return LINEAR_HELPERS
 
 
 @functools.lru_cache(maxsize=None)
@@ -65,7 +73,7 @@ def inline_rule(rule, bindings, namer, globals_out, origin=None, scalar_result=F
     locals_ = {s.targets[0].id for s in body[:-1]}
     statements = []
     for stmt in body[:-1]:
-        value = _simplify(_substitute(stmt.value, env, rule, globals_out, locals_), scalar_result)
+        value = _simplify(_substitute(stmt.value, env, rule, globals_out, locals_), scalar_result, rule.__globals__)
         name = stmt.targets[0].id
         if is_zero(value) or ir.is_atom(value):
             env[name] = value
@@ -73,7 +81,8 @@ def inline_rule(rule, bindings, namer, globals_out, origin=None, scalar_result=F
         fresh = namer.fresh("_" + name)
         statements.append(ir.assign(fresh, value, origin))
         env[name] = ir.load(fresh)
-    result = _simplify(_substitute(body[-1].value, env, rule, globals_out, locals_), scalar_result)
+    result = _simplify(_substitute(body[-1].value, env, rule, globals_out, locals_), scalar_result,
+                       rule.__globals__)
     return statements, result
 
 
@@ -128,7 +137,7 @@ def _substitute(expr, env, rule, globals_out, locals_):
     return Substitute().visit(expr)
 
 
-def _simplify(expr, scalar_result=False):
+def _simplify(expr, scalar_result, scope):
     """Propagate symbolic zeros upward through ``expr``; drop broadcasting helpers for scalar results."""
 
     class Simplify(gast.NodeTransformer):
@@ -143,7 +152,7 @@ def _simplify(expr, scalar_result=False):
                 return node.left if left else node.right
             if isinstance(op, (gast.Div, gast.FloorDiv)) and left:
                 return node.left
-            if isinstance(op, (gast.Add, gast.Sub)) and _both_broadcast_like(node.left, node.right):
+            if isinstance(op, (gast.Add, gast.Sub)) and _both_broadcast_like(node.left, node.right, scope):
                 # Both sides active: the sum broadcasts to the result's shape by itself.
                 node.left, node.right = node.left.args[0], node.right.args[0]
                 return node
@@ -167,13 +176,14 @@ def _simplify(expr, scalar_result=False):
 
         def visit_Call(self, node):
             self.generic_visit(node)
-            function = _static_callee(node.func)
+            function = lookup(node.func, scope)
             if scalar_result and function in (runtime.unbroadcast, runtime.broadcast_like):
                 return node.args[0]
             zero_args = [a for a in node.args if is_zero(a)]
             if not zero_args:
                 return node
-            if function in _LINEAR or (function in _LINEAR_FIRST and is_zero(node.args[0])):
+            if _hashable_in(function, _LINEAR) or _hashable_in(function, _linear_helpers()) or \
+                    (_hashable_in(function, _LINEAR_FIRST) and is_zero(node.args[0])):
                 return zero_args[0]
             return node
 
@@ -202,18 +212,16 @@ def _fold_constants(node):
     return node
 
 
-def _both_broadcast_like(left, right):
-    return all(isinstance(side, gast.Call) and _static_callee(side.func) is runtime.broadcast_like
+def _both_broadcast_like(left, right, scope):
+    return all(isinstance(side, gast.Call) and lookup(side.func, scope) is runtime.broadcast_like
                and not is_zero(side.args[0]) for side in (left, right))
 
 
-def _static_callee(func):
-    """The function a rule's call refers to (np.sum, unbroadcast, ...), resolved by name."""
-    if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) and func.value.id == "np":
-        return getattr(np, func.attr, None)
-    if isinstance(func, gast.Name):
-        return getattr(runtime, func.id, None)
-    return None
+def _hashable_in(value, collection):
+    try:
+        return value in collection
+    except TypeError:
+        return False
 
 
 _OPERATORS = {

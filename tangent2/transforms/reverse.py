@@ -15,7 +15,7 @@ import gast
 
 from tangent2 import ir, runtime
 from tangent2.errors import NotDifferentiable, UnsupportedSyntax
-from tangent2.frontend.activity import analyze
+from tangent2.frontend.activity import analyze, is_zero_derivative
 from tangent2.frontend.shapes import infer_scalars
 from tangent2.rules import registry
 from tangent2.transforms import inline
@@ -259,9 +259,10 @@ class _Reverse:
         primal = node.body[:-1]
         output = node.body[-1].value
         seed = self.namer.fresh("d_out")
-        adjoint = self.mark(self.seed_outputs(output, ir.load(seed)), node.body[-1].origin)
+        adjoint = [ir.assign(self.adj(name), gast.List(elts=[], ctx=gast.Load())) for name in self.active_lists()]
+        adjoint += self.mark(self.seed_outputs(output, ir.load(seed)), node.body[-1].origin)
         adjoint += self.reverse_block(primal)
-        self._prune_restores(_names_read(adjoint, {id(r) for r in self.restores}))
+        self._prune_restores(adjoint, _names_read(adjoint, {id(r) for r in self.restores}))
         forward = self.forward_block(primal, ir.names_in(adjoint), depth=0)
         forward[:0] = [ir.assign(stack, gast.List(elts=[], ctx=gast.Load())) for stack in self.stacks.values()]
         grads = [ir.load(self.adj(w)) if self.adj(w) in self.init else self.zeros(ir.load(w)) for w in self.wrt]
@@ -281,6 +282,12 @@ class _Reverse:
         fn.namespace = self.namespace
         fn.filename = node.filename
         return fn
+
+    def active_lists(self):
+        """Lists (the stacks of generated reverse-mode code) holding active values."""
+        return sorted(ir.target_name(s) for s in ir.walk_statements(self.node.body)
+                      if isinstance(s, gast.Assign) and isinstance(s.value, gast.List)
+                      and ir.target_name(s) in self.active)
 
     def seed_outputs(self, output, seed):
         if self.seeded_outputs is None:
@@ -321,17 +328,33 @@ class _Reverse:
         if isinstance(stmt, (gast.For, gast.While)):
             return self.reverse_loop(stmt)
         if isinstance(stmt, gast.Expr):
-            value = stmt.value
-            if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) \
-                    and value.func.attr in ("append", "pop") and value.func.value.id in self.active:
-                raise UnsupportedSyntax("reverse mode over list stacks (reverse-over-reverse of loops) is not "
-                                        "supported yet; use forward-over-reverse (tangent2.hessian does)",
-                                        stmt.origin)
+            if _list_method(stmt.value, "append") and stmt.value.func.value.id in self.active:
+                return self.reverse_push(stmt)
             return []
         raise UnsupportedSyntax(f"{type(stmt).__name__} in core form", getattr(stmt, "origin", None))
 
+    def reverse_push(self, stmt):
+        """``stack.append(v)``: the matching cotangent comes back off the adjoint stack."""
+        stack = stmt.value.func.value.id
+        item = stmt.value.args[0]
+        cotangent = ir.method_call(ir.load(self.adj(stack)), "pop")
+        if _is_active(item, self.active):
+            return self.accumulate(item.id, cotangent, stmt.origin)
+        return self.mark([ir.expr_stmt(cotangent)], stmt.origin)
+
+    def reverse_pop(self, stmt):
+        """``v = stack.pop()``: pass v's cotangent to the push that stored v (zero keeps the stacks aligned)."""
+        name = stmt.targets[0].id
+        adjoint = self.adj(name)
+        cotangent = ir.load(adjoint) if adjoint in self.init else self.zeros(ir.load(name))
+        self.init.discard(adjoint)
+        stack = ir.load(self.adj(stmt.value.func.value.id))
+        return self.mark([ir.expr_stmt(ir.method_call(stack, "append", [cotangent]))], stmt.origin)
+
     def reverse_assign(self, stmt):
         name = stmt.targets[0].id
+        if _list_method(stmt.value, "pop") and stmt.value.func.value.id in self.active:
+            return self.reverse_pop(stmt)
         adjoint = self.adj(name) if name in self.active else None
         if adjoint is None or adjoint not in self.init:
             return []
@@ -346,9 +369,6 @@ class _Reverse:
             return []
         if isinstance(value, gast.Subscript):
             return self.accumulate_at(value.value.id, value.slice, g, origin)
-        if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and value.func.attr == "pop":
-            raise UnsupportedSyntax("reverse mode over list stacks (reverse-over-reverse of loops) is not "
-                                    "supported yet; use forward-over-reverse (tangent2.hessian does)", origin)
         return self.reverse_rule(stmt, g)
 
     def reverse_rule(self, stmt, g):
@@ -356,7 +376,7 @@ class _Reverse:
         operands = dict(enumerate(args))
         active = [i for i, a in operands.items() if _is_active(a, self.active)] + \
                  [k for k, a in keywords.items() if _is_active(a, self.active)]
-        if not active:
+        if not active or is_zero_derivative(primitive):
             return []
         rule = registry.lookup(registry.VJP_RULES, primitive)
         if rule is None:
@@ -424,7 +444,7 @@ class _Reverse:
             out += self.mark([ir.assign(zero_target, ir.const(0.0))], origin)
         return out
 
-    def _prune_restores(self, needed):
+    def _prune_restores(self, adjoint, needed):
         """Keep the save/restore of overwritten elements only for arrays the adjoint sweep reads."""
         drop = set()
         for stmt in self.restores:
@@ -445,13 +465,14 @@ class _Reverse:
             stmts[:] = kept
             return stmts
 
-        for block in self.reverse_blocks.values():
-            prune(block)
+        prune(adjoint)
 
     def contributions(self, stmts):
         """Variables that receive adjoint contributions inside ``stmts``."""
         found = set()
         for stmt in ir.walk_statements(stmts):
+            if isinstance(stmt, gast.Expr) and _list_method(stmt.value, "append"):
+                found |= {n for n in ir.names_in(stmt.value.args[0]) if n in self.active}
             if isinstance(stmt, gast.Assign) and ir.target_name(stmt) in self.active:
                 found |= {n for n in ir.names_in(stmt.value) if n in self.active}
                 if ir.is_subscript_write(stmt):
@@ -618,6 +639,11 @@ class _Reverse:
         if name not in self.stacks:
             self.stacks[name] = self.namer.fresh(f"_{name.lstrip('_')}_stack")
         return self.stacks[name]
+
+
+def _list_method(value, method):
+    return isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) \
+        and value.func.attr == method and isinstance(value.func.value, gast.Name)
 
 
 def _is_break_check(stmt):
