@@ -1,8 +1,9 @@
 """tangent2: source-to-source automatic differentiation for NumPy Python."""
 from tangent2 import errors
-from tangent2.api import differentiate, grad, jvp, show, source, value_and_grad, vjp
+from tangent2.api import (differentiate, grad, hessian, hvp, jacfwd, jacrev, jvp, show, source, value_and_grad,
+                          vjp)
 from tangent2.derivative import Derivative
 from tangent2.testing import check_grads
 
-__all__ = ["Derivative", "check_grads", "differentiate", "errors", "grad", "jvp", "show", "source",
-           "value_and_grad", "vjp"]
+__all__ = ["Derivative", "check_grads", "differentiate", "errors", "grad", "hessian", "hvp", "jacfwd", "jacrev",
+           "jvp", "show", "source", "value_and_grad", "vjp"]

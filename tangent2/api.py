@@ -33,7 +33,7 @@ def jvp(f, primals, tangents):
     for i in wrt:
         _check_matching(primals[i], tangents[i], f"tangent of argument {i}")
     d = Derivative(f, "jvp", wrt)
-    plan = d._plan(primals)
+    plan = d._plan(derivative.complete_arguments(f, primals))
     leaves = derivative._flatten_args(primals)
     tangent_leaves = [t for i in wrt for t in derivative._flatten_value(tangents[i])]
     out, out_dot = plan.function(*leaves, *tangent_leaves)
@@ -44,8 +44,8 @@ def vjp(f, *primals, has_aux=False):
     """Reverse mode: ``(f(*primals), pullback)``; ``pullback(cotangent)`` returns one cotangent per argument."""
     wrt = tuple(i for i, p in enumerate(primals) if _has_float_leaves(p))
     d = Derivative(f, "vjp", wrt, has_aux)
-    plan = d._plan(primals)
-    leaves = derivative._flatten_args(primals)
+    plan = d._plan(derivative.complete_arguments(f, primals))
+    leaves = derivative._flatten_args(derivative.complete_arguments(f, primals))
     out = python_function(f)(*primals)
     value = out[0] if has_aux else out
 
@@ -63,14 +63,35 @@ def vjp(f, *primals, has_aux=False):
     return (out, pullback) if not has_aux else (value, pullback, out[1])
 
 
+def jacfwd(f, wrt=0):
+    """The Jacobian of ``f`` with respect to argument ``wrt`` by forward mode: shape ``out.shape + in.shape``."""
+    return Derivative(f, "jacfwd", wrt)
+
+
+def jacrev(f, wrt=0):
+    """The Jacobian of ``f`` with respect to argument ``wrt`` by reverse mode: shape ``out.shape + in.shape``."""
+    return Derivative(f, "jacrev", wrt)
+
+
+def hessian(f, wrt=0):
+    """The Hessian of the scalar ``f``: forward mode over its reverse-mode gradient."""
+    return Derivative(Derivative(f, "grad", wrt), "jacfwd", wrt)
+
+
+def hvp(f, wrt=0):
+    """``(*args, v) -> H @ v``, the Hessian of ``f`` in ``args[wrt]`` times ``v``; never forms ``H``."""
+    return Derivative(f, "hvp", wrt)
+
+
 def generated_function(f, kind, args, seed):
     """The generated ``"jvp"`` or ``"vjp"`` function of ``f`` for ``args``, and the flat arguments to call it with.
 
     ``seed`` is the input tangents (jvp) or the output cotangent (vjp).  The
     function is plain Python with fixed arity, so it can be differentiated again.
     """
+    args = derivative.complete_arguments(f, tuple(args))
     wrt = tuple(i for i, p in enumerate(args) if _has_float_leaves(p))
-    plan = Derivative(f, kind, wrt)._plan(tuple(args))
+    plan = Derivative(f, kind, wrt)._plan(args)
     leaves = derivative._flatten_args(args)
     if kind == "jvp":
         extra = [t for i in wrt for t in derivative._flatten_value(seed[i])]

@@ -14,7 +14,7 @@ import types
 import gast
 import numpy as np
 
-from tangent2 import codegen
+from tangent2 import codegen, ir
 from tangent2.errors import NonDifferentiableInput, TangentError
 from tangent2.frontend.activity import analyze
 from tangent2.frontend.normalize import StaticDict, StaticSeq, check_signature, normalize
@@ -22,6 +22,7 @@ from tangent2.frontend.parse import parse
 from tangent2.frontend.resolve import resolve
 from tangent2.rules import registry
 from tangent2.transforms.forward import forward
+from tangent2.transforms.nested import hvp_wrapper, jacobian_wrapper
 from tangent2.transforms.reverse import reverse
 from tangent2.transforms.simplify import simplify
 import tangent2.rules  # noqa: F401  (fills the rule tables)
@@ -64,9 +65,11 @@ def _parsed(function):
 class Derivative:
     """A generated derivative of ``target``.
 
-    ``kind`` is ``"grad"`` (gradient of a scalar output, seed 1), ``"vjp"``
-    (output and cotangents for a given output cotangent), ``"value_and_grad"``
-    or ``"jvp"`` (output and tangent for given input tangents).
+    ``kind`` is one of ``"grad"`` (gradient of a scalar output, seed 1),
+    ``"value_and_grad"``, ``"vjp"`` (output and input cotangents for a given
+    output cotangent), ``"pullback"`` (input cotangents only), ``"jvp"``
+    (output and tangent for given input tangents), ``"jacfwd"``,
+    ``"jacrev"`` and ``"hvp"``.
     """
 
     def __init__(self, target, kind, wrt=0, has_aux=False):
@@ -80,6 +83,9 @@ class Derivative:
 
     # --------------------------------------------------------------- calling
     def __call__(self, *args):
+        if self.kind == "hvp":
+            args, v = args[:-1], args[-1]
+        args = complete_arguments(self.target, args)
         plan = self._plan(args)
         leaves = _flatten_args(args)
         if self.kind == "grad" and not self.has_aux:
@@ -91,14 +97,20 @@ class Derivative:
             if self.kind == "grad":
                 return grads, value[1]
             return value, grads
+        if self.kind in ("jacfwd", "jacrev"):
+            return plan.function(*leaves)
+        if self.kind == "hvp":
+            return _cast_like(plan.function(*leaves, v), args[plan.wrt_positions[0]])
         raise TangentError(f"call {self.kind} derivatives through tangent2.{self.kind}")
 
-    def _plan(self, args, kind=None):
-        key = (kind or self.kind, _structure_key(args), tuple(np.ndim(v) == 0 for v in _flatten_args(args)))
+    def _plan(self, args, specialize=True):
+        """The generated function for ``args`` (specialized to which leaves are scalars, unless not asked)."""
+        scalars = tuple(np.ndim(v) == 0 for v in _flatten_args(args)) if specialize else None
+        key = (_structure_key(args), scalars)
         with _LOCK:
             plan = self._generated.get(key)
             if plan is None:
-                plan = _Plan(self, args, kind or self.kind)
+                plan = _Plan(self, args, scalars)
                 self._generated[key] = plan
             self._last = plan
             return plan
@@ -106,12 +118,13 @@ class Derivative:
     # ------------------------------------------------------------ inspecting
     @property
     def function(self):
-        """The generated Python function (for leaf arguments unless called with trees since)."""
+        """The generated Python function of the last call (generic leaf arguments if none yet)."""
         return self._default_plan().function
 
     @property
     def __tangent2_function__(self):
-        return self.function
+        """What a caller inlines: the generated function, not specialized to scalar arguments."""
+        return self._plan(self._default_arguments(), specialize=False).function
 
     @property
     def source(self):
@@ -120,9 +133,11 @@ class Derivative:
     def _default_plan(self):
         if self._last is not None:
             return self._last
+        return self._plan(self._default_arguments(), specialize=False)
+
+    def _default_arguments(self):
         function = python_function(self.target)
-        count = function.__code__.co_argcount
-        return self._plan(tuple(0.0 for _ in range(count)))
+        return complete_arguments(self.target, tuple(0.0 for _ in range(_required_count(function))))
 
     def __repr__(self):
         name = getattr(python_function(self.target), "__name__", "?")
@@ -137,20 +152,41 @@ class Derivative:
         from tangent2 import api
         return api.value_and_grad(self, wrt, has_aux=has_aux)
 
-    def jit(self, **options):
-        from tangent2 import api
-        return api.jit(self, **options)
+
+def target_function(target, args, scalars):
+    """The Python function to differentiate for ``args``: a Derivative's own generated function for them."""
+    if isinstance(target, Derivative):
+        # The generated function takes extra trailing parameters (d_out, tangents) its own target does not.
+        own = args[:python_function(target.target).__code__.co_argcount]
+        return target._plan(own, specialize=scalars is not None).function
+    return python_function(target)
+
+
+def complete_arguments(target, args):
+    """``args`` with the defaults of the trailing parameters filled in."""
+    function = python_function(target)
+    defaults = function.__defaults__ or ()
+    count = function.__code__.co_argcount
+    missing = count - len(args)
+    if 0 < missing <= len(defaults):
+        return tuple(args) + tuple(defaults[len(defaults) - missing:])
+    return tuple(args)
+
+
+def _required_count(function):
+    return function.__code__.co_argcount - len(function.__defaults__ or ())
 
 
 class _Plan:
     """One generated function of a Derivative, for one pattern of argument structures."""
 
-    def __init__(self, derivative, args, kind):
-        function = python_function(derivative.target)
+    def __init__(self, derivative, args, scalars):
+        kind = derivative.kind
+        function = target_function(derivative.target, args, scalars)
         node = _parsed(function)
         check_signature(node)
         params = [a.id for a in node.args.args]
-        if len(args) > len(params):
+        if len(args) != len(params):
             raise TangentError(f"{function.__name__}() takes {len(params)} arguments but {len(args)} were given")
         arg_trees = {}
         self.arg_structures = []
@@ -162,29 +198,52 @@ class _Plan:
         self.wrt_positions = _wrt_positions(derivative.wrt, params, function)
         self.single_wrt = not isinstance(derivative.wrt, (tuple, list))
         for position in self.wrt_positions:
-            if position >= len(args):
-                raise TangentError(f"wrt={derivative.wrt!r} names argument {position}, but only {len(args)} "
-                                   "arguments were passed")
             _check_differentiable(args[position], params[position], function)
+        self.kind = kind
+        self.has_aux = derivative.has_aux
+        if kind in ("jacfwd", "jacrev", "hvp"):
+            generated = self._wrapper(derivative, function, node, params, args, scalars)
+            self.output = None
+        else:
+            generated = self._transform(derivative, node, params, args, arg_trees, scalars)
+        self.function = codegen.emit(generated)
+        self.source = self.function.__tangent2_source__
+
+    def _transform(self, derivative, node, params, args, arg_trees, scalars):
         normalized = normalize(node, arg_trees)
-        normalized.scalar_params = {name for name, value in zip(normalized.params, _flatten_args(args))
-                                    if np.ndim(value) == 0}
+        normalized.scalar_params = set() if scalars is None else {
+            name for name, scalar in zip(normalized.params, scalars) if scalar}
         self.output = normalized.output
         wrt_leaves = [leaf for position in self.wrt_positions
                       for leaf in _param_leaves(params[position], self.arg_structures[position])]
         self.wrt_leaf_counts = [len(_param_leaves(params[p], self.arg_structures[p])) for p in self.wrt_positions]
-        self.kind = kind
+        kind = self.kind
         if kind == "jvp":
             generated = forward(analyze(normalized, wrt_leaves), wrt_leaves)
         else:
             seeded = _value_leaf_count(self.output, derivative.has_aux)
-            generated = reverse(normalized, wrt_leaves, return_value=kind != "grad" or derivative.has_aux,
+            generated = reverse(normalized, wrt_leaves,
+                                return_value=kind in ("vjp", "value_and_grad") or derivative.has_aux,
                                 seed_default=1.0 if kind in ("grad", "value_and_grad") else None,
                                 seeded_outputs=seeded)
-        generated = simplify(generated)
-        self.function = codegen.emit(generated)
-        self.source = self.function.__tangent2_source__
-        self.has_aux = derivative.has_aux
+        return simplify(generated)
+
+    def _wrapper(self, derivative, function, node, params, args, scalars):
+        if len(self.wrt_positions) != 1 or any(s is not None for s in self.arg_structures):
+            raise TangentError(f"{self.kind} takes one argument index or name in wrt, and array or scalar "
+                               "arguments; for a tree of parameters, differentiate with respect to "
+                               "tangent2.ravel(tree)[0]")
+        position = self.wrt_positions[0]
+        specialize = scalars is not None
+        defaults = [ir.const(v) for v in (function.__defaults__ or ())]
+        if self.kind == "hvp":
+            gradient = Derivative(derivative.target, "grad", position)
+            grad_jvp = Derivative(gradient, "jvp", position)._plan(args + (1.0,), specialize).function
+            return hvp_wrapper(f"{node.name}_hvp", params, grad_jvp)
+        inner_kind = "jvp" if self.kind == "jacfwd" else "pullback"
+        inner = Derivative(derivative.target, inner_kind, position)._plan(args, specialize).function
+        return jacobian_wrapper(self.kind, f"{node.name}_{self.kind}", params, defaults, position,
+                                function, inner)
 
     def unflatten_grads(self, grads, args):
         """Rebuild the gradients into the structures of the ``wrt`` arguments, with their dtypes."""

@@ -565,3 +565,18 @@ def _einsum_operand_grad(ct, out, s_other, other, s_x, x):
     grid = np.indices(t.shape, sparse=True)
     grad[tuple(grid[unique.index(c)] for c in s_x)] = t
     return grad
+
+
+def jacobian_buffer(out, x):
+    """Zeros of shape (size(out), size(x)) in the floating dtype of the pair."""
+    dtype = np.result_type(_float_dtype(np.asarray(out).dtype), _float_dtype(np.asarray(x).dtype))
+    return np.zeros((np.size(out), np.size(x)), dtype=dtype)
+
+
+def basis_vector(x, i):
+    """The ``i``-th unit vector, shaped and typed like ``x`` (a scalar for a scalar ``x``)."""
+    if np.ndim(x) == 0:
+        return _scalar_like(1.0, x)
+    e = np.zeros(np.size(x), dtype=_float_dtype(np.asarray(x).dtype))
+    e[i] = 1.0
+    return e.reshape(np.shape(x))

@@ -55,8 +55,9 @@ class _Forward:
         out_dot = inline.materialize_zeros(self.tangent_of(output), self.namespace)
         body.append(ir.return_(ir.tuple_([output, out_dot]), node.body[-1].origin))
         params = list(node.params) + [self.tangent[w] for w in self.wrt]
+        # Tangents follow the parameters, so the parameters keep no defaults.
         args = gast.arguments(args=[ir.param(p) for p in params], posonlyargs=[], vararg=None, kwonlyargs=[],
-                              kw_defaults=[], kwarg=None, defaults=list(node.args.defaults))
+                              kw_defaults=[], kwarg=None, defaults=[])
         result = gast.FunctionDef(name=f"{node.name}_jvp", args=args, body=body, decorator_list=[], returns=None,
                                   type_comment=None, type_params=[])
         result.namespace = self.namespace

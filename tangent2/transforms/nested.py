@@ -1,0 +1,82 @@
+"""Jacobians and Hessian-vector products as generated wrapper functions.
+
+``jacfwd`` loops over input basis directions calling a generated JVP;
+``jacrev`` loops over output basis cotangents calling a generated VJP;
+``hvp`` pushes one tangent through a generated gradient (forward over
+reverse).  The wrappers are ordinary code in the differentiable subset, so
+they can be differentiated again and inlined into a caller.
+"""
+import gast
+
+from tangent2 import runtime
+
+_JACFWD = '''
+def {name}(PARAMS):
+    _out = PRIMAL(ARGS)
+    _columns = jacobian_buffer(_out, {x})
+    for _i in range(np.size({x})):
+        _direction = basis_vector({x}, _i)
+        _value, _tangent = JVP(ARGS, _direction)
+        _columns[:, _i] = np.ravel(_tangent)
+    return np.reshape(_columns, np.shape(_out) + np.shape({x}))
+'''
+
+_JACREV = '''
+def {name}(PARAMS):
+    _out = PRIMAL(ARGS)
+    _rows = jacobian_buffer(_out, {x})
+    for _i in range(np.size(_out)):
+        _cotangent = basis_vector(_out, _i)
+        _gradient = PULLBACK(ARGS, _cotangent)
+        _rows[_i, :] = np.ravel(_gradient)
+    return np.reshape(_rows, np.shape(_out) + np.shape({x}))
+'''
+
+_HVP = '''
+def {name}(PARAMS, _v):
+    _gradient, _hv = GRAD_JVP(ARGS, 1.0, _v)
+    return _hv
+'''
+
+
+def jacobian_wrapper(kind, name, params, defaults, position, primal, inner):
+    """The FunctionDef of ``jacfwd`` or ``jacrev`` with respect to ``params[position]``.
+
+    ``primal`` computes the function; ``inner`` is its generated JVP (taking
+    the parameters and one tangent) or pullback (the parameters and one
+    cotangent).
+    """
+    template = _JACFWD if kind == "jacfwd" else _JACREV
+    text = _fill(template, name, params, params[position])
+    namespace = {"PRIMAL": primal, "JVP": inner, "PULLBACK": inner}
+    return _function(text, namespace, defaults, primal, inner)
+
+
+def hvp_wrapper(name, params, grad_jvp):
+    """The FunctionDef of ``hvp``: ``(*params, v) -> H v`` from the JVP of a generated gradient."""
+    text = _fill(_HVP, name, params, None)
+    return _function(text, {"GRAD_JVP": grad_jvp}, [], grad_jvp)
+
+
+def _fill(template, name, params, x):
+    text = template.replace("PARAMS", ", ".join(params)).replace("ARGS", ", ".join(params))
+    return text.format(name=name, x=x)
+
+
+def _function(text, namespace, defaults, *inner_functions):
+    import numpy as np
+    node = gast.parse(text).body[0]
+    replacements = {placeholder: _name(function) for placeholder, function in namespace.items()}
+    for child in gast.walk(node):
+        if isinstance(child, gast.Name) and child.id in replacements:
+            child.id = replacements[child.id]
+    node.namespace = {_name(f): f for f in inner_functions}
+    node.namespace.update(np=np, jacobian_buffer=runtime.jacobian_buffer, basis_vector=runtime.basis_vector)
+    node.args.defaults = defaults
+    node.filename = None
+    return node
+
+
+def _name(function):
+    name = function.__name__
+    return name if name.isidentifier() else "lambda_"
