@@ -580,3 +580,8 @@ def basis_vector(x, i):
     e = np.zeros(np.size(x), dtype=_float_dtype(np.asarray(x).dtype))
     e[i] = 1.0
     return e.reshape(np.shape(x))
+
+
+def stop_gradient(x):
+    """``x`` itself, seen by differentiation as a constant (its derivative is zero)."""
+    return x
