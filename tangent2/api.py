@@ -101,6 +101,11 @@ def generated_function(f, kind, args, seed):
     return plan.function, tuple(leaves) + tuple(extra)
 
 
+for _transform in (grad, value_and_grad, jacfwd, jacrev, hessian, hvp, jvp, vjp):
+    # Read by normalization: calls to these inside differentiated code are evaluated while compiling.
+    _transform.__tangent2_transform__ = _transform.__name__
+
+
 def source(f):
     """The generated source of a Derivative (or of the Python function itself)."""
     if isinstance(f, Derivative):

@@ -17,7 +17,7 @@ import numpy as np
 from tangent2 import codegen, ir
 from tangent2.errors import NonDifferentiableInput, TangentError
 from tangent2.frontend.activity import analyze
-from tangent2.frontend.normalize import StaticDict, StaticSeq, check_signature, normalize
+from tangent2.frontend.normalize import StaticDict, StaticSeq, check_signature, normalize, parsed
 from tangent2.frontend.parse import parse
 from tangent2.frontend.resolve import resolve
 from tangent2.rules import registry
@@ -57,11 +57,6 @@ def _primitive_wrapper(primitive):
     return codegen.emit(node)
 
 
-@functools.lru_cache(maxsize=256)
-def _parsed(function):
-    return resolve(parse(function), function)
-
-
 class Derivative:
     """A generated derivative of ``target``.
 
@@ -71,6 +66,8 @@ class Derivative:
     (output and tangent for given input tangents), ``"jacfwd"``,
     ``"jacrev"`` and ``"hvp"``.
     """
+
+    __tangent2_derivative__ = True
 
     def __init__(self, target, kind, wrt=0, has_aux=False):
         self.target = target
@@ -183,7 +180,7 @@ class _Plan:
     def __init__(self, derivative, args, scalars):
         kind = derivative.kind
         function = target_function(derivative.target, args, scalars)
-        node = _parsed(function)
+        node = parsed(function)
         check_signature(node)
         params = [a.id for a in node.args.args]
         if len(args) != len(params):
@@ -218,6 +215,8 @@ class _Plan:
                       for leaf in _param_leaves(params[position], self.arg_structures[position])]
         self.wrt_leaf_counts = [len(_param_leaves(params[p], self.arg_structures[p])) for p in self.wrt_positions]
         kind = self.kind
+        if kind == "primal":
+            return simplify(normalized)
         if kind == "jvp":
             generated = forward(analyze(normalized, wrt_leaves), wrt_leaves)
         else:
@@ -229,21 +228,24 @@ class _Plan:
         return simplify(generated)
 
     def _wrapper(self, derivative, function, node, params, args, scalars):
-        if len(self.wrt_positions) != 1 or any(s is not None for s in self.arg_structures):
-            raise TangentError(f"{self.kind} takes one argument index or name in wrt, and array or scalar "
-                               "arguments; for a tree of parameters, differentiate with respect to "
+        if len(self.wrt_positions) != 1 or self.arg_structures[self.wrt_positions[0]] is not None:
+            raise TangentError(f"{self.kind} takes one argument (index or name) in wrt, holding an array or a "
+                               "scalar; for a tree of parameters, differentiate with respect to "
                                "tangent2.ravel(tree)[0]")
         position = self.wrt_positions[0]
+        self.wrt_leaf_counts = [1]
         specialize = scalars is not None
-        defaults = [ir.const(v) for v in (function.__defaults__ or ())]
+        # The wrapper takes the flat leaves of the arguments, like the functions it calls.
+        leaves = [leaf for name, structure in zip(params, self.arg_structures) for leaf in _param_leaves(name, structure)]
+        x = leaves[sum(len(_param_leaves(n, s)) for n, s in zip(params[:position], self.arg_structures[:position]))]
         if self.kind == "hvp":
             gradient = Derivative(derivative.target, "grad", position)
             grad_jvp = Derivative(gradient, "jvp", position)._plan(args + (1.0,), specialize).function
-            return hvp_wrapper(f"{node.name}_hvp", params, grad_jvp)
+            return hvp_wrapper(f"{node.name}_hvp", leaves, grad_jvp)
         inner_kind = "jvp" if self.kind == "jacfwd" else "pullback"
         inner = Derivative(derivative.target, inner_kind, position)._plan(args, specialize).function
-        return jacobian_wrapper(self.kind, f"{node.name}_{self.kind}", params, defaults, position,
-                                function, inner)
+        primal = Derivative(derivative.target, "primal", position)._plan(args, specialize).function
+        return jacobian_wrapper(self.kind, f"{node.name}_{self.kind}", leaves, x, primal, inner)
 
     def unflatten_grads(self, grads, args):
         """Rebuild the gradients into the structures of the ``wrt`` arguments, with their dtypes."""

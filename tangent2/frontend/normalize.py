@@ -9,6 +9,7 @@ tracked statically; ``return``, ``break`` and ``continue`` are lowered to flags
 so that every function and loop body has a single exit.
 """
 import builtins
+import functools
 import math
 import types
 
@@ -83,6 +84,38 @@ class LocalFunction(Static):
         self.frame = frame
 
 
+class Transformed(Static):
+    """``tg.grad(f, ...)`` (or another transformation) evaluated while compiling.
+
+    ``derivative`` is the Derivative object; ``extra`` are the values of the
+    closure variables its target was lifted over, passed after the call's
+    own arguments.
+    """
+
+    def __init__(self, derivative, extra):
+        self.derivative = derivative
+        self.extra = extra
+
+    def call(self, normalizer, node, frame):
+        args, _ = normalizer._call_arguments(node, frame, materialize=False)
+        return normalizer._call_derivative(self.derivative, list(args), self.extra, node, frame)
+
+
+class Pullback(Static):
+    """The pullback returned by ``tg.vjp`` inside differentiated code."""
+
+    def __init__(self, derivative, primals, extra):
+        self.derivative = derivative
+        self.primals = primals
+        self.extra = extra
+
+    def call(self, normalizer, node, frame):
+        args, _ = normalizer._call_arguments(node, frame, materialize=False)
+        cotangents = normalizer._call_derivative(self.derivative, self.primals, self.extra, node, frame,
+                                                 seed=args[0])
+        return cotangents if len(self.primals) > 1 else StaticSeq([cotangents])
+
+
 class Frame:
     """The naming context of one function body being normalized (the user's or an inlined one)."""
 
@@ -124,7 +157,7 @@ class _Normalizer:
         self.global_names = {}  # (frame id, global name) -> emitted name
         self.blocks = []
         self.origin = None
-        self.inlining = [node.name]
+        self.inlining = [node.source_function] if hasattr(node, "source_function") else []
         self.loop_depth = 0
 
     # ----------------------------------------------------------------- driver
@@ -756,10 +789,17 @@ class _Normalizer:
                 return self._method_call(node, receiver, frame)
         func = self.expr(node.func, frame)
         if isinstance(func, LocalFunction):
-            return self._inline(func.node, func.frame, node, frame, closure=True)
+            return self._inline(func.node, func.frame, node, frame, closure=True, identity=id(func.node))
+        if isinstance(func, (Transformed, Pullback)):
+            return func.call(self, node, frame)
         if not isinstance(func, StaticObject):
             raise self.error("only functions can be called", node, frame)
         value = func.value
+        transform = getattr(value, "__tangent2_transform__", None)
+        if transform is not None:
+            return _call_transformation(self, value, transform, node, frame)
+        if getattr(value, "__tangent2_derivative__", False):
+            return Transformed(value, [])
         special = _SPECIAL_CALLS.get(_safe_key(value))
         if special is not None:
             result = special(self, node, frame)
@@ -767,8 +807,7 @@ class _Normalizer:
                 return result
         inline_target = _inlinable(value)
         if inline_target is not None:
-            callee = resolve(parse(inline_target), inline_target)
-            return self._inline(callee, None, node, frame, closure=False)
+            return self._inline(parsed(inline_target), None, node, frame, closure=False, identity=inline_target)
         if isinstance(value, type) and _is_namedtuple(value):
             args, keywords = self._call_arguments(node, frame, materialize=False)
             fields = list(args) + [None] * (len(value._fields) - len(args))
@@ -825,19 +864,23 @@ class _Normalizer:
             args = [ir.tuple_(args)]
         return ir.call(self._global_ref(_METHODS[method], frame), [receiver] + args, keywords)
 
-    def _inline(self, callee, defining_frame, call_node, frame, closure):
+    def _inline(self, callee, defining_frame, call_node, frame, closure, identity):
         """Inline a call to a user function; returns its result (atom or static)."""
-        name = callee.name
-        key = (id(callee), name)
-        if key in self.inlining or (not closure and callee.name in self.inlining and len(self.inlining) > 32):
-            raise self.error(f"recursive call to {name}() is not supported", call_node, frame)
-        self._check_arguments(callee)
-        args = [self.atom(a, frame) for a in call_node.args]
         if any(isinstance(a, gast.Starred) for a in call_node.args):
             raise self.error("starred arguments (*args) are not supported", call_node, frame)
-        keywords = {k.arg: self.atom(k.value, frame) for k in call_node.keywords}
-        if None in keywords:
+        if any(k.arg is None for k in call_node.keywords):
             raise self.error("**kwargs in a call is not supported", call_node, frame)
+        args = [self.atom(a, frame) for a in call_node.args]
+        keywords = {k.arg: self.atom(k.value, frame) for k in call_node.keywords}
+        return self._inline_values(callee, defining_frame, args, keywords, call_node, frame, closure, identity)
+
+    def _inline_values(self, callee, defining_frame, args, keywords, call_node, frame, closure, identity):
+        """Inline ``callee`` called with evaluated ``args`` and ``keywords``."""
+        name = callee.name
+        key = identity
+        if key in self.inlining:
+            raise self.error(f"recursive call to {name}() is not supported", call_node, frame)
+        self._check_arguments(callee)
         namespace = defining_frame.namespace if closure else callee.namespace
         inner = Frame(callee, namespace, parent=defining_frame, prefix=name)
         self.namer.reserve(ir.all_names(callee) - inner.locals)
@@ -872,7 +915,221 @@ class _Normalizer:
         return result
 
 
+    # ------------------------------------------------ transformations inside code
+    def _call_derivative(self, derivative, args, extra, node, frame, seed=None):
+        """Inline the generated function of ``derivative`` for ``args`` (statics and atoms).
+
+        The function is generated while compiling for the arguments'
+        structures, not specialized to scalars, and its result is rebuilt into
+        the structures a Derivative call would return.
+        """
+        from tangent2 import derivative as derivatives
+        kind = derivative.kind
+        vector = None
+        if kind == "hvp":
+            args, vector = args[:-1], args[-1]
+        everything = list(args) + list(extra)
+        example = tuple(_example(a) for a in everything)
+        example = derivatives.complete_arguments(derivative.target, example)
+        plan = derivative._plan(example, specialize=False)
+        leaves = [leaf for a in everything for leaf in _flat_static(a)]
+        if seed is not None:
+            leaves += _flat_static(seed)
+        if vector is not None:
+            leaves.append(self.materialize(vector, frame, node))
+        callee = parsed(plan.function)
+        leaves = [self.materialize(leaf, frame, node) for leaf in leaves]
+        result = self._inline_values(callee, None, leaves, {}, node, frame, False, plan.function)
+        if kind in ("jacfwd", "jacrev", "hvp"):
+            return result
+        if kind == "jvp":
+            return StaticSeq([_restructure(plan.output, _leaves(result.items[0])),
+                              _restructure(plan.output, _leaves(result.items[1]))])
+        if kind == "pullback":
+            return self._rebuild_grads(plan, _leaves(result), everything)
+        output, grads = (result.items[0], result.items[1]) if kind in ("value_and_grad",) or \
+            derivative.has_aux else (None, result)
+        grads = self._rebuild_grads(plan, _leaves(grads), everything)
+        if kind == "grad" and not derivative.has_aux:
+            return grads
+        output = _restructure(plan.output, _leaves(output))
+        if kind == "grad":
+            return StaticSeq([grads, output.items[1]])
+        return StaticSeq([output, grads])
+
+    def _rebuild_grads(self, plan, leaves, args):
+        rebuilt = []
+        start = 0
+        for position, count in zip(plan.wrt_positions, plan.wrt_leaf_counts):
+            part = leaves[start:start + count]
+            start += count
+            rebuilt.append(part[0] if not isinstance(args[position], Static) else
+                           _restructure(_sorted_static(args[position]), part))
+        return rebuilt[0] if plan.single_wrt else StaticSeq(rebuilt)
+
+    def _lift(self, function, frame):
+        """A LocalFunction as a module-level function taking its closure variables as extra parameters."""
+        from tangent2 import codegen
+        node = function.node
+        definitions = []
+        free = []
+        pending = [node]
+        seen = set()
+        while pending:
+            current = pending.pop()
+            own = local_names(current)
+            for name in sorted(ir.names_in(current.body) - own - seen):
+                value = self._lookup_local(name, function.frame)
+                if value is None:
+                    continue
+                seen.add(name)
+                if isinstance(value, LocalFunction):
+                    definitions.append(value.node)
+                    pending.append(value.node)
+                else:
+                    free.append((name, value))
+        import copy
+        lifted = copy.deepcopy(node, {id(v): v for v in vars(node).values() if not isinstance(v, gast.AST)
+                                      and not isinstance(v, list)})
+        lifted.name = "lifted_" + node.name.strip("_")
+        lifted.args = _arguments([a.id for a in node.args.args] + [name for name, _ in free],
+                                 list(node.args.defaults) if not free else [])
+        lifted.body = [copy.deepcopy(d) for d in definitions] + lifted.body
+        lifted.namespace = function.frame.namespace
+        lifted.filename = function.frame.node.filename
+        return codegen.emit(lifted), [value for _, value in free]
+
+    def _lookup_local(self, name, frame):
+        scope = frame
+        while scope is not None:
+            if name in scope.static:
+                return scope.static[name]
+            if name in scope.locals:
+                return ir.load(self._local_name(name, scope))
+            scope = scope.parent
+        return None
+
+
 _MISSING = object()
+
+
+@functools.lru_cache(maxsize=512)
+def parsed(function):
+    """The resolved FunctionDef of ``function`` (parsed once)."""
+    return resolve(parse(function), function)
+
+
+def _call_transformation(self, transform, kind, node, frame):
+    """``tg.grad(f, wrt)`` and friends inside differentiated code, evaluated while compiling."""
+    if not node.args:
+        raise self.error(f"{kind}() needs a function", node, frame)
+    target = self.expr(node.args[0], frame)
+    target, extra = _callable(self, target, node, frame)
+    options = {}
+    for arg, name in zip(node.args[1:], _TRANSFORM_PARAMS[kind][1:]):
+        options[name] = _constant(self, arg, frame, node)
+    for keyword in node.keywords:
+        options[keyword.arg] = _constant(self, keyword.value, frame, node)
+    if kind in ("jvp", "vjp"):
+        return _call_mode(self, transform, kind, target, extra, node, frame)
+    return Transformed(transform(target, **options), extra)
+
+
+def _call_mode(self, transform, kind, target, extra, node, frame):
+    """``tg.jvp(f, primals, tangents)`` and ``tg.vjp(f, *primals)`` inside differentiated code."""
+    from tangent2.derivative import Derivative
+    if kind == "jvp":
+        primals = self.expr(node.args[1], frame)
+        tangents = self.expr(node.args[2], frame)
+        if not isinstance(primals, StaticSeq) or not isinstance(tangents, StaticSeq):
+            raise self.error("jvp() inside differentiated code needs literal tuples of primals and tangents",
+                             node, frame)
+        derivative = Derivative(target, "jvp", tuple(range(len(primals.items))))
+        return self._call_derivative(derivative, primals.items, extra, node, frame,
+                                     seed=StaticSeq(tangents.items))
+    primals = [self.atom(a, frame) for a in node.args[1:]]
+    out = _call_plain(self, target, primals, extra, node, frame)
+    pullback = Derivative(target, "pullback", tuple(range(len(primals))))
+    return StaticSeq([out, Pullback(pullback, primals, extra)])
+
+
+def _call_plain(self, target, args, extra, node, frame):
+    """Inline a call of ``target`` (a Python function or a Derivative) on ``args`` + ``extra``."""
+    from tangent2.derivative import Derivative
+    if isinstance(target, Derivative):
+        return self._call_derivative(target, list(args), extra, node, frame)
+    function = target
+    everything = list(args) + list(extra)
+    return self._inline_values(parsed(function), None, everything, {}, node, frame, False, function)
+
+
+def _callable(self, value, node, frame):
+    """(function or Derivative, extra arguments) for the first argument of a transformation."""
+    if isinstance(value, Transformed):
+        return value.derivative, value.extra
+    if isinstance(value, LocalFunction):
+        return self._lift(value, frame)
+    if isinstance(value, StaticObject) and callable(value.value):
+        return value.value, []
+    raise self.error("the first argument of a tangent2 transformation must be a function", node, frame)
+
+
+def _constant(self, arg, frame, node):
+    value = self.expr(arg, frame)
+    if isinstance(value, gast.Constant):
+        return value.value
+    if isinstance(value, StaticSeq) and all(isinstance(v, gast.Constant) for v in value.items):
+        return tuple(v.value for v in value.items)
+    raise self.error("options of tangent2 transformations (wrt, has_aux) must be constants", node, frame)
+
+
+_TRANSFORM_PARAMS = {
+    "grad": ("f", "wrt"), "value_and_grad": ("f", "wrt"), "jacfwd": ("f", "wrt"), "jacrev": ("f", "wrt"),
+    "hessian": ("f", "wrt"), "hvp": ("f", "wrt"), "jvp": ("f",), "vjp": ("f",),
+}
+
+
+def _example(value):
+    """A placeholder value with the structure of a static (0.0 for every leaf)."""
+    if isinstance(value, StaticSeq):
+        items = [_example(v) for v in value.items]
+        return value.kind(*items) if _is_namedtuple(value.kind) else value.kind(items)
+    if isinstance(value, StaticDict):
+        return {k: _example(v) for k, v in zip(value.keys, value.values)}
+    return 0.0
+
+
+def _flat_static(value):
+    """The leaves of a static in the order Derivative calls flatten trees (dict keys sorted)."""
+    if isinstance(value, StaticSeq):
+        return [leaf for item in value.items for leaf in _flat_static(item)]
+    if isinstance(value, StaticDict):
+        ordered = _sorted_static(value)
+        return [leaf for item in ordered.values for leaf in _flat_static(item)]
+    return [value]
+
+
+def _sorted_static(value):
+    if isinstance(value, StaticDict):
+        keys = sorted(value.keys, key=repr) if not all(isinstance(k, str) for k in value.keys) else sorted(value.keys)
+        return StaticDict(keys, [_sorted_static(value.get(k)) for k in keys])
+    if isinstance(value, StaticSeq):
+        return StaticSeq([_sorted_static(v) for v in value.items], value.kind)
+    return value
+
+
+def _restructure(template, leaves):
+    """``leaves`` arranged in the structure of the static ``template``."""
+    leaves = iter(leaves)
+
+    def build(node):
+        if isinstance(node, StaticSeq):
+            return StaticSeq([build(v) for v in node.items], node.kind)
+        if isinstance(node, StaticDict):
+            return StaticDict(node.keys, [build(v) for v in node.values])
+        return next(leaves)
+
+    return build(template)
 
 
 # --------------------------------------------------------------- special calls

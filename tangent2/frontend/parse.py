@@ -35,6 +35,7 @@ def parse(fn):
             raise SourceUnavailable(f"the source of {fn.__qualname__} in {filename} is not a def statement")
         node.decorator_list = []
     _shift_lines(node, first_line - 1)
+    node.source_function = fn
     node.filename = filename
     node.source_lines = _file_lines(filename, lines, first_line)
     return node

@@ -39,23 +39,23 @@ def {name}(PARAMS, _v):
 '''
 
 
-def jacobian_wrapper(kind, name, params, defaults, position, primal, inner):
-    """The FunctionDef of ``jacfwd`` or ``jacrev`` with respect to ``params[position]``.
+def jacobian_wrapper(kind, name, params, x, primal, inner):
+    """The FunctionDef of ``jacfwd`` or ``jacrev`` with respect to the parameter ``x``.
 
     ``primal`` computes the function; ``inner`` is its generated JVP (taking
     the parameters and one tangent) or pullback (the parameters and one
-    cotangent).
+    cotangent); all take the same flat parameters.
     """
     template = _JACFWD if kind == "jacfwd" else _JACREV
-    text = _fill(template, name, params, params[position])
+    text = _fill(template, name, params, x)
     namespace = {"PRIMAL": primal, "JVP": inner, "PULLBACK": inner}
-    return _function(text, namespace, defaults, primal, inner)
+    return _function(text, namespace, primal, inner)
 
 
 def hvp_wrapper(name, params, grad_jvp):
     """The FunctionDef of ``hvp``: ``(*params, v) -> H v`` from the JVP of a generated gradient."""
     text = _fill(_HVP, name, params, None)
-    return _function(text, {"GRAD_JVP": grad_jvp}, [], grad_jvp)
+    return _function(text, {"GRAD_JVP": grad_jvp}, grad_jvp)
 
 
 def _fill(template, name, params, x):
@@ -63,7 +63,7 @@ def _fill(template, name, params, x):
     return text.format(name=name, x=x)
 
 
-def _function(text, namespace, defaults, *inner_functions):
+def _function(text, namespace, *inner_functions):
     import numpy as np
     node = gast.parse(text).body[0]
     replacements = {placeholder: _name(function) for placeholder, function in namespace.items()}
@@ -72,7 +72,6 @@ def _function(text, namespace, defaults, *inner_functions):
             child.id = replacements[child.id]
     node.namespace = {_name(f): f for f in inner_functions}
     node.namespace.update(np=np, jacobian_buffer=runtime.jacobian_buffer, basis_vector=runtime.basis_vector)
-    node.args.defaults = defaults
     node.filename = None
     return node
 
