@@ -1,11 +1,12 @@
 """tangent2: source-to-source automatic differentiation for NumPy Python."""
-from tangent2 import errors
+from tangent2 import config, errors
 from tangent2.api import (differentiate, grad, hessian, hvp, jacfwd, jacrev, jvp, show, source, value_and_grad,
                           vjp)
+from tangent2.custom import custom_jvp, custom_vjp
 from tangent2.derivative import Derivative
 from tangent2.runtime import stop_gradient
 from tangent2.testing import check_grads
 from tangent2.tree import ravel
 
-__all__ = ["Derivative", "check_grads", "differentiate", "errors", "grad", "hessian", "hvp", "jacfwd", "jacrev",
+__all__ = ["Derivative", "check_grads", "config", "custom_jvp", "custom_vjp", "differentiate", "errors", "grad", "hessian", "hvp", "jacfwd", "jacrev",
            "jvp", "ravel", "show", "source", "stop_gradient", "value_and_grad", "vjp"]

@@ -9,19 +9,22 @@ from tangent2.derivative import Derivative, python_function
 from tangent2.errors import ShapeMismatch, TangentError
 
 
-def grad(f, wrt=0, *, has_aux=False):
+def grad(f, wrt=0, *, has_aux=False, mode_switching=None):
     """The gradient of the scalar function ``f`` with respect to argument(s) ``wrt``.
 
     ``wrt`` is an index, an argument name, or a tuple of them (then a tuple of
     gradients is returned).  With ``has_aux`` ``f`` returns ``(value, aux)`` and
     the derivative returns ``(gradient, aux)``.
     """
-    return Derivative(f, "grad", wrt, has_aux)
+    return Derivative(f, "grad", wrt, has_aux, mode_switching)
 
 
-def value_and_grad(f, wrt=0, *, has_aux=False):
-    """Like :func:`grad`, returning ``(value, gradient)`` (``((value, aux), gradient)`` with ``has_aux``)."""
-    return Derivative(f, "value_and_grad", wrt, has_aux)
+def value_and_grad(f, wrt=0, *, has_aux=False, mode_switching=None):
+    """Like :func:`grad`, returning ``(value, gradient)`` (``((value, aux), gradient)`` with ``has_aux``).
+
+    ``mode_switching`` overrides ``tangent2.config.mode_switching`` for this derivative.
+    """
+    return Derivative(f, "value_and_grad", wrt, has_aux, mode_switching)
 
 
 def jvp(f, primals, tangents):

@@ -14,7 +14,7 @@ import types
 import gast
 import numpy as np
 
-from tangent2 import codegen, ir
+from tangent2 import codegen, config, ir
 from tangent2.errors import NonDifferentiableInput, TangentError
 from tangent2.frontend.activity import analyze
 from tangent2.frontend.normalize import StaticDict, StaticSeq, check_signature, normalize, parsed
@@ -69,8 +69,9 @@ class Derivative:
 
     __tangent2_derivative__ = True
 
-    def __init__(self, target, kind, wrt=0, has_aux=False):
+    def __init__(self, target, kind, wrt=0, has_aux=False, mode_switching=None):
         self.target = target
+        self.mode_switching = mode_switching
         self.kind = kind
         self.wrt = wrt
         self.has_aux = has_aux
@@ -207,7 +208,8 @@ class _Plan:
         self.source = self.function.__tangent2_source__
 
     def _transform(self, derivative, node, params, args, arg_trees, scalars):
-        normalized = normalize(node, arg_trees)
+        switching = config.mode_switching if derivative.mode_switching is None else derivative.mode_switching
+        normalized = normalize(node, arg_trees, mode_switching=switching)
         normalized.scalar_params = set() if scalars is None else {
             name for name, scalar in zip(normalized.params, scalars) if scalar}
         self.output = normalized.output

@@ -129,7 +129,7 @@ class Frame:
         self.prefix = prefix
 
 
-def normalize(node, arg_trees=None):
+def normalize(node, arg_trees=None, mode_switching=True):
     """Normalize the resolved FunctionDef ``node``.
 
     ``arg_trees`` maps a parameter name to ``(treedef, leaf_names)`` when that
@@ -138,7 +138,7 @@ def normalize(node, arg_trees=None):
     ``params`` (the flat parameter names) and ``output`` (the returned atoms
     as a static structure).
     """
-    return _Normalizer(node).run(arg_trees or {})
+    return _Normalizer(node, mode_switching).run(arg_trees or {})
 
 
 def check_signature(node):
@@ -150,8 +150,9 @@ def check_signature(node):
 
 
 class _Normalizer:
-    def __init__(self, node):
+    def __init__(self, node, mode_switching):
         self.root = node
+        self.mode_switching = mode_switching
         self.namer = ir.Namer(ir.all_names(node) | set(node.namespace))
         self.namespace_out = {}
         self.global_names = {}  # (frame id, global name) -> emitted name
@@ -929,6 +930,10 @@ class _Normalizer:
         if kind == "hvp":
             args, vector = args[:-1], args[-1]
         everything = list(args) + list(extra)
+        if kind == "grad" and self.mode_switching and not derivative.has_aux and seed is None \
+                and not isinstance(derivative.wrt, (tuple, list)) \
+                and not any(isinstance(a, Static) for a in everything):
+            return self._switched_gradient(derivative, everything, frame, node)
         example = tuple(_example(a) for a in everything)
         example = derivatives.complete_arguments(derivative.target, example)
         plan = derivative._plan(example, specialize=False)
@@ -956,6 +961,13 @@ class _Normalizer:
         if kind == "grad":
             return StaticSeq([grads, output.items[1]])
         return StaticSeq([output, grads])
+
+    def _switched_gradient(self, derivative, args, frame, node):
+        """The inner gradient as one primitive call, differentiated by forward over reverse."""
+        from tangent2.custom import switched_gradient
+        primitive = switched_gradient(derivative, len(args))
+        reference = ir.load(self._bind_global(primitive.__name__, primitive))
+        return ir.call(reference, [self.materialize(a, frame, node) for a in args])
 
     def _rebuild_grads(self, plan, leaves, args):
         rebuilt = []

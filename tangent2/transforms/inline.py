@@ -78,7 +78,8 @@ def inline_rule(rule, bindings, namer, globals_out, origin=None, scalar_result=F
         if is_zero(value) or ir.is_atom(value):
             env[name] = value
             continue
-        fresh = namer.fresh("_" + name)
+        value = materialize_zeros(value, globals_out)
+        fresh = namer.fresh(name if name.startswith("_") else "_" + name)
         statements.append(ir.assign(fresh, value, origin))
         env[name] = ir.load(fresh)
     result = _simplify(_substitute(body[-1].value, env, rule, globals_out, locals_), scalar_result,

@@ -1,0 +1,190 @@
+"""Functions with hand-written derivative rules, and generated gradients used as primitives.
+
+``custom_vjp`` / ``custom_jvp`` give a function its own rule, written in
+tangent2's rule format (``(g, ans, *params)`` for a VJP, ``(*param_dots, ans,
+*params)`` for a JVP).  The rule is an ordinary Python function, called from
+the generated code and inlined when that code is differentiated again, so a
+Hessian of a function with a custom VJP works.
+
+Mode switching uses the same machinery: a gradient computed inside a function
+that is itself differentiated in reverse mode becomes a primitive whose VJP is
+a forward-mode derivative of the full gradient (forward over reverse), which
+needs no second tape.
+"""
+import functools
+import inspect
+
+import gast
+
+from tangent2 import codegen, runtime
+from tangent2.errors import NotDifferentiable
+from tangent2.rules import registry
+
+
+class CustomRule:
+    """A function with hand-written derivative rules (see :func:`custom_vjp`)."""
+
+    def __init__(self, function):
+        self.function = function
+        self.params = list(inspect.signature(function).parameters)
+        self.vjp = None
+        self.jvp = None
+        functools.update_wrapper(self, function)
+        registry.JVP_RULES[self] = _jvp_from_function(self)
+        registry.VJP_RULES[self] = _missing_vjp(self)
+
+    def __call__(self, *args, **kwargs):
+        return self.function(*args, **kwargs)
+
+    def __hash__(self):
+        return id(self)
+
+    def defvjp(self, rule):
+        """Use ``rule(g, ans, *params)`` -> one cotangent per parameter (a single value for one) in reverse mode."""
+        self.vjp = rule
+        registry.VJP_RULES[self] = _calling_rule("vjp", self.params, rule, len(self.params))
+        return rule
+
+    def defjvp(self, rule):
+        """Use ``rule(*param_dots, ans, *params)`` -> the output tangent in forward mode."""
+        self.jvp = rule
+        registry.JVP_RULES[self] = _calling_rule("jvp", self.params, rule, None)
+        return rule
+
+
+def custom_vjp(function):
+    """Decorator: give ``function`` a hand-written VJP with ``@function.defvjp``.
+
+    Forward mode differentiates ``function`` itself unless ``defjvp`` gives a rule too.
+    """
+    return CustomRule(function)
+
+
+def custom_jvp(function):
+    """Decorator: give ``function`` a hand-written JVP with ``@function.defjvp`` (and a VJP with ``defvjp``)."""
+    return CustomRule(function)
+
+
+def _calling_rule(mode, params, rule, count):
+    """A rule in tangent2's format whose body calls the user's ``rule`` function."""
+    name = getattr(rule, "__name__", "rule")
+    name = name if name.isidentifier() else "rule"
+    if mode == "vjp":
+        header = ["g", "ans"] + params
+        call = f"{name}({', '.join(header)})"
+        if count == 1:
+            body = f"    return {call}\n"
+        else:
+            parts = ", ".join(f"_parts[{i}]" for i in range(count))
+            body = f"    _parts = {call}\n    return {parts}\n"
+    else:
+        header = [f"{p}_dot" for p in params] + ["ans"] + params
+        body = f"    return {name}({', '.join(header)})\n"
+    return _emit_rule(f"def {name}_{mode}_rule({', '.join(header)}):\n{body}", {name: rule})
+
+
+def _jvp_from_function(custom):
+    """Forward mode of a custom-VJP function: the JVP of the function itself."""
+    params = custom.params
+
+    def build():
+        from tangent2.derivative import Derivative
+        return Derivative(custom.function, "jvp", tuple(range(len(params))))
+
+    return _lazy_rule("jvp", params, build)
+
+
+def _missing_vjp(custom):
+    def raiser(*args):
+        raise NotDifferentiable(f"{custom.__name__} has a custom JVP but no VJP; give it one with "
+                                f"@{custom.__name__}.defvjp for reverse mode")
+    return raiser
+
+
+def _lazy_rule(mode, params, build):
+    """A JVP rule calling the generated JVP function of the original function, generated on first use."""
+    header = [f"{p}_dot" for p in params] + ["ans"] + params
+    text = (f"def function_jvp_rule({', '.join(header)}):\n"
+            f"    _pair = generated_jvp({', '.join(params + [f'{p}_dot' for p in params])})\n"
+            f"    return _pair[1]\n")
+    return _emit_rule(text, {"generated_jvp": _LazyJVP(build)})
+
+
+class _LazyJVP:
+    """Stands for the generated JVP function until a call needs it; then it is that function."""
+
+    def __init__(self, build):
+        self.build = build
+        self.function = None
+
+    def __call__(self, *args):
+        return self.resolve()(*args)
+
+    def resolve(self):
+        if self.function is None:
+            derivative = self.build()
+            count = len(derivative.wrt)
+            self.function = derivative._plan(tuple(0.0 for _ in range(count)), specialize=False).function
+        return self.function
+
+    @property
+    def __tangent2_function__(self):
+        return self.resolve()
+
+
+def switched_gradient(derivative, count):
+    """``derivative`` (a gradient of a function of ``count`` leaves) as a primitive with forward-over-reverse rules.
+
+    The VJP of ``grad(f)`` with cotangent ``g`` is the JVP of the full
+    gradient of ``f`` along ``g`` in the differentiated slot (the Hessian is
+    symmetric), so reverse over the inner gradient needs no second tape.
+    """
+    cached = getattr(derivative, "_switched", None)
+    if cached is not None:
+        return cached
+    from tangent2.derivative import Derivative
+    example = tuple(0.0 for _ in range(count))
+    plan = derivative._plan(example, specialize=False)
+    wrt = plan.wrt_positions[0]
+    everything = tuple(range(count))
+    full = Derivative(derivative.target, "grad", everything)
+    full_jvp = Derivative(full, "jvp", everything)._plan(example + (1.0,), specialize=False).function
+    grad_jvp = Derivative(derivative, "jvp", everything)._plan(example + (1.0,), specialize=False).function
+    params = [f"p{i}" for i in range(count)]
+    dots = [f"{p}_dot" for p in params]
+    directions = ", ".join("g" if i == wrt else f"zeros_like(p{i})" for i in range(count))
+    if count == 1:
+        returned = "_pair[1]"
+    else:
+        returned = ", ".join(f"_parts[{i}]" for i in range(count))
+    vjp_text = (f"def switched_vjp_rule(g, ans, {', '.join(params)}):\n"
+                f"    _pair = full_gradient_jvp({', '.join(params)}, 1.0, {directions})\n"
+                + ("" if count == 1 else "    _parts = _pair[1]\n")
+                + f"    return {returned}\n")
+    jvp_text = (f"def switched_jvp_rule({', '.join(dots)}, ans, {', '.join(params)}):\n"
+                f"    _pair = gradient_jvp({', '.join(params)}, 1.0, {', '.join(dots)})\n"
+                f"    return _pair[1]\n")
+    primitive = _GradientPrimitive(plan.function)
+    registry.VJP_RULES[primitive] = _emit_rule(vjp_text, {"full_gradient_jvp": full_jvp,
+                                                          "zeros_like": runtime.zeros_like})
+    registry.JVP_RULES[primitive] = _emit_rule(jvp_text, {"gradient_jvp": grad_jvp})
+    derivative._switched = primitive
+    return primitive
+
+
+class _GradientPrimitive:
+    """Calls a generated gradient function; differentiated through its registered rules, never inlined."""
+
+    def __init__(self, function):
+        self.function = function
+        self.__name__ = function.__name__
+
+    def __call__(self, *args):
+        return self.function(*args)
+
+
+def _emit_rule(text, namespace):
+    node = gast.parse(text).body[0]
+    node.namespace = dict(namespace)
+    node.filename = None
+    return codegen.emit(node)
