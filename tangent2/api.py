@@ -35,8 +35,8 @@ def jvp(f, primals, tangents):
     wrt = tuple(i for i, p in enumerate(primals) if _has_float_leaves(p))
     for i in wrt:
         _check_matching(primals[i], tangents[i], f"tangent of argument {i}")
-    d = Derivative(f, "jvp", wrt)
-    plan = d._plan(derivative.complete_arguments(f, primals))
+    primals = derivative.complete_arguments(f, primals)
+    plan = Derivative(f, "jvp", wrt)._plan(primals)
     leaves = derivative._flatten_args(primals)
     tangent_leaves = [t for i in wrt for t in derivative._flatten_value(tangents[i])]
     out, out_dot = plan.function(*leaves, *tangent_leaves)

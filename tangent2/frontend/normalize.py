@@ -935,8 +935,9 @@ class _Normalizer:
                 and not any(isinstance(a, Static) for a in everything):
             return self._switched_gradient(derivative, everything, frame, node)
         example = tuple(_example(a) for a in everything)
-        example = derivatives.complete_arguments(derivative.target, example)
-        plan = derivative._plan(example, specialize=False)
+        completed = derivatives.complete_arguments(derivative.target, example)
+        everything += [ir.const(default) for default in completed[len(example):]]
+        plan = derivative._plan(completed, specialize=False)
         leaves = [leaf for a in everything for leaf in _flat_static(a)]
         if seed is not None:
             leaves += _flat_static(seed)

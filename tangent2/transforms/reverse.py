@@ -50,12 +50,11 @@ class _SSA:
     def __init__(self, node):
         self.node = node
         self.namer = ir.Namer(ir.all_names(node) | set(node.namespace))
-        self.reads = collections.Counter(n.id for n in gast.walk(node)
-                                         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load))
         self.defined = set()
 
     def run(self):
         node = ir.copy_function(self.node)
+        _mark_liveness(node.body, set())
         env = {p: p for p in node.params}
         self.defined = set(node.params)
         body = self.block(node.body, env)
@@ -112,22 +111,22 @@ class _SSA:
         stmt.body = self.block(stmt.body, then_env)
         stmt.orelse = self.block(stmt.orelse, else_env)
         for name in sorted(set(then_env) & set(else_env)):
-            if then_env[name] != else_env[name]:
+            if then_env[name] != else_env[name] and name in stmt.live_after:
                 joined = self.namer.fresh(name) if name in self.defined else self.version(name)
                 stmt.body.append(ir.assign(joined, ir.load(then_env[name]), stmt.origin))
                 stmt.orelse.append(ir.assign(joined, ir.load(else_env[name]), stmt.origin))
                 env[name] = joined
-        for name in set(then_env) ^ set(else_env):
-            env[name] = then_env.get(name) or else_env.get(name)
+        for name in set(then_env) | set(else_env):
+            if name not in stmt.live_after or name not in env:
+                # Dead after the if (or new in one branch): no join needed.
+                env[name] = then_env.get(name) or else_env.get(name)
         return [stmt]
 
     def loop(self, stmt, env):
         assigned = {ir.target_name(s) for s in ir.walk_statements(stmt.body) if isinstance(s, gast.Assign)
                     and not ir.is_subscript_write(s)}
-        inside = collections.Counter(n.id for n in gast.walk(stmt)
-                                     if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load))
-        carried = sorted(n for n in assigned if n in env)
-        exits = sorted(n for n in assigned if n not in env and self.reads[n] > inside[n])
+        carried = sorted(n for n in assigned if n in env and n in stmt.live_header)
+        exits = sorted(n for n in assigned if n not in env and n in stmt.live_after)
         prologue = []
         for name in exits:
             # Assigned only in the loop but read after it: give it a name the loop copies into.
@@ -156,6 +155,38 @@ class _SSA:
         for name in assigned - set(header):
             env[name] = body_env[name]
         return prologue + [stmt]
+
+
+def _mark_liveness(stmts, live):
+    """Backward liveness over structured code; records ``live_after`` on ifs and loops, ``live_header`` on loops.
+
+    Returns the names live before ``stmts`` given those ``live`` after them.
+    """
+    live = set(live)
+    for stmt in reversed(stmts):
+        if isinstance(stmt, gast.If):
+            stmt.live_after = set(live)
+            live = ir.names_in(stmt.test) | _mark_liveness(stmt.body, live) | \
+                _mark_liveness(stmt.orelse, live)
+        elif isinstance(stmt, (gast.For, gast.While)):
+            # The loop test runs before every iteration, so what it reads is live at the header.
+            test = stmt.iter if isinstance(stmt, gast.For) else stmt.test
+            header = set(live) | ir.names_in(test)
+            while True:
+                entry = _mark_liveness(stmt.body, header) - ({stmt.target.id}
+                                                                    if isinstance(stmt, gast.For) else set())
+                grown = header | entry
+                if grown == header:
+                    break
+                header = grown
+            stmt.live_after = set(live)
+            stmt.live_header = header
+            live = header
+        elif isinstance(stmt, gast.Assign) and not ir.is_subscript_write(stmt):
+            live = (live - {ir.target_name(stmt)}) | ir.names_in(stmt.value)
+        else:
+            live = live | ir.names_in(stmt)
+    return live
 
 
 # ------------------------------------------------------------------ adjoints
