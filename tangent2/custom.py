@@ -17,7 +17,6 @@ import inspect
 import gast
 
 from tangent2 import codegen, runtime
-from tangent2.errors import NotDifferentiable
 from tangent2.rules import registry
 
 
@@ -31,7 +30,6 @@ class CustomRule:
         self.jvp = None
         functools.update_wrapper(self, function)
         registry.JVP_RULES[self] = _jvp_from_function(self)
-        registry.VJP_RULES[self] = _missing_vjp(self)
 
     def __call__(self, *args, **kwargs):
         return self.function(*args, **kwargs)
@@ -94,13 +92,6 @@ def _jvp_from_function(custom):
     return _lazy_rule("jvp", params, build)
 
 
-def _missing_vjp(custom):
-    def raiser(*args):
-        raise NotDifferentiable(f"{custom.__name__} has a custom JVP but no VJP; give it one with "
-                                f"@{custom.__name__}.defvjp for reverse mode")
-    return raiser
-
-
 def _lazy_rule(mode, params, build):
     """A JVP rule calling the generated JVP function of the original function, generated on first use."""
     header = [f"{p}_dot" for p in params] + ["ans"] + params
@@ -132,24 +123,27 @@ class _LazyJVP:
         return self.resolve()
 
 
-def switched_gradient(derivative, count):
-    """``derivative`` (a gradient of a function of ``count`` leaves) as a primitive with forward-over-reverse rules.
+def switched_gradient(derivative, example):
+    """``derivative`` (a gradient with respect to one leaf argument) as a primitive with forward-over-reverse rules.
+
+    ``example`` holds placeholder arguments with the structures of the real
+    ones; the primitive takes their flat leaves.
 
     The VJP of ``grad(f)`` with cotangent ``g`` is the JVP of the full
     gradient of ``f`` along ``g`` in the differentiated slot (the Hessian is
     symmetric), so reverse over the inner gradient needs no second tape.
     """
-    cached = getattr(derivative, "_switched", None)
-    if cached is not None:
-        return cached
-    from tangent2.derivative import Derivative
-    example = tuple(0.0 for _ in range(count))
+    from tangent2.derivative import Derivative, _flatten_args
     plan = derivative._plan(example, specialize=False)
-    wrt = plan.wrt_positions[0]
-    everything = tuple(range(count))
+    position = plan.wrt_positions[0]
+    wrt = len(_flatten_args(example[:position]))
+    count = len(_flatten_args(example))
+    everything = tuple(range(len(example)))
     full = Derivative(derivative.target, "grad", everything)
-    full_jvp = Derivative(full, "jvp", everything)._plan(example + (1.0,), specialize=False).function
-    grad_jvp = Derivative(derivative, "jvp", everything)._plan(example + (1.0,), specialize=False).function
+    # Over tree arguments a gradient is differentiated through a wrapper taking the trees (no d_out).
+    seeded = example if count != len(example) else example + (1.0,)
+    full_jvp = Derivative(full, "jvp", everything)._plan(seeded, specialize=False).function
+    grad_jvp = Derivative(derivative, "jvp", everything)._plan(seeded, specialize=False).function
     params = [f"p{i}" for i in range(count)]
     dots = [f"{p}_dot" for p in params]
     directions = ", ".join("g" if i == wrt else f"zeros_like(p{i})" for i in range(count))
@@ -157,18 +151,18 @@ def switched_gradient(derivative, count):
         returned = "_pair[1]"
     else:
         returned = ", ".join(f"_parts[{i}]" for i in range(count))
+    seed = ["1.0"] if count == len(example) else []  # a gradient over trees is called without d_out
     vjp_text = (f"def switched_vjp_rule(g, ans, {', '.join(params)}):\n"
-                f"    _pair = full_gradient_jvp({', '.join(params)}, 1.0, {directions})\n"
+                f"    _pair = full_gradient_jvp({', '.join(params + seed)}, {directions})\n"
                 + ("" if count == 1 else "    _parts = _pair[1]\n")
                 + f"    return {returned}\n")
     jvp_text = (f"def switched_jvp_rule({', '.join(dots)}, ans, {', '.join(params)}):\n"
-                f"    _pair = gradient_jvp({', '.join(params)}, 1.0, {', '.join(dots)})\n"
+                f"    _pair = gradient_jvp({', '.join(params + seed + dots)})\n"
                 f"    return _pair[1]\n")
     primitive = _GradientPrimitive(plan.function)
     registry.VJP_RULES[primitive] = _emit_rule(vjp_text, {"full_gradient_jvp": full_jvp,
                                                           "zeros_like": runtime.zeros_like})
     registry.JVP_RULES[primitive] = _emit_rule(jvp_text, {"gradient_jvp": grad_jvp})
-    derivative._switched = primitive
     return primitive
 
 

@@ -37,7 +37,7 @@ def python_function(target):
         return inner
     if isinstance(target, types.FunctionType):
         return target
-    if registry.lookup(registry.VJP_RULES, target) is not None:
+    if registry.lookup(registry.VJP_RULES, target) is not None or hasattr(target, "defvjp"):
         return _primitive_wrapper(target)
     if callable(target) and isinstance(getattr(target, "__call__", None), types.MethodType):
         raise TangentError(f"{target!r} is a callable object; tangent2 differentiates functions (def or lambda)")
@@ -47,9 +47,12 @@ def python_function(target):
 @functools.lru_cache(maxsize=None)
 def _primitive_wrapper(primitive):
     """A Python function calling ``primitive`` (np.sin -> def sin(x): return np.sin(x)), with a real source file."""
-    rule = registry.lookup(registry.VJP_RULES, primitive)
-    rule_params = list(inspect.signature(rule).parameters)[2:]
-    params = [p for p in rule_params if inspect.signature(rule).parameters[p].default is inspect.Parameter.empty]
+    if hasattr(primitive, "defvjp"):  # a function with custom rules
+        params = primitive.params
+    else:
+        rule = registry.lookup(registry.VJP_RULES, primitive)
+        signature = inspect.signature(rule).parameters
+        params = [p for p in list(signature)[2:] if signature[p].default is inspect.Parameter.empty]
     name = getattr(primitive, "__name__", "primitive")
     node = gast.parse(f"def {name}({', '.join(params)}):\n    return primitive({', '.join(params)})\n").body[0]
     node.namespace = {"primitive": primitive}
@@ -154,10 +157,34 @@ class Derivative:
 def target_function(target, args, scalars):
     """The Python function to differentiate for ``args``: a Derivative's own generated function for them."""
     if isinstance(target, Derivative):
+        inner = python_function(target.target)
+        own = args[:inner.__code__.co_argcount]
+        if any(_structure_key((a,))[0] != "leaf" for a in own):
+            return _calling_wrapper(target, inner)
         # The generated function takes extra trailing parameters (d_out, tangents) its own target does not.
-        own = args[:python_function(target.target).__code__.co_argcount]
         return target._plan(own, specialize=scalars is not None).function
     return python_function(target)
+
+
+def _calling_wrapper(derivative, inner):
+    """``def f_grad(x, params): return derivative(x, params)``: a Derivative over tree arguments as a function.
+
+    Its generated function takes flat leaves; this wrapper takes the trees and
+    returns what the Derivative returns, and is differentiated like any
+    function calling a Derivative.
+    """
+    cached = getattr(derivative, "_calling_wrapper", None)
+    if cached is None:
+        params = list(inner.__code__.co_varnames[:inner.__code__.co_argcount])
+        if derivative.kind == "hvp":
+            params.append("vector")
+        name = f"{parsed(inner).name}_{derivative.kind}"
+        node = gast.parse(f"def {name}({', '.join(params)}):\n    return derivative({', '.join(params)})\n").body[0]
+        node.namespace = {"derivative": derivative}
+        node.filename = None
+        cached = derivative._calling_wrapper = codegen.emit(node)
+        cached.__tangent2_mode_switching__ = False  # it is the inner gradient being differentiated
+    return cached
 
 
 def complete_arguments(target, args):
@@ -209,6 +236,7 @@ class _Plan:
 
     def _transform(self, derivative, node, params, args, arg_trees, scalars):
         switching = config.mode_switching if derivative.mode_switching is None else derivative.mode_switching
+        switching = switching and getattr(node.source_function, "__tangent2_mode_switching__", True)
         normalized = normalize(node, arg_trees, mode_switching=switching)
         normalized.scalar_params = set() if scalars is None else {
             name for name, scalar in zip(normalized.params, scalars) if scalar}

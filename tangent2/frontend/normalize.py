@@ -111,9 +111,7 @@ class Pullback(Static):
 
     def call(self, normalizer, node, frame):
         args, _ = normalizer._call_arguments(node, frame, materialize=False)
-        cotangents = normalizer._call_derivative(self.derivative, self.primals, self.extra, node, frame,
-                                                 seed=args[0])
-        return cotangents if len(self.primals) > 1 else StaticSeq([cotangents])
+        return normalizer._call_derivative(self.derivative, self.primals, self.extra, node, frame, seed=args[0])
 
 
 class Frame:
@@ -800,7 +798,7 @@ class _Normalizer:
         if transform is not None:
             return _call_transformation(self, value, transform, node, frame)
         if getattr(value, "__tangent2_derivative__", False):
-            return Transformed(value, [])
+            return Transformed(value, []).call(self, node, frame)
         special = _SPECIAL_CALLS.get(_safe_key(value))
         if special is not None:
             result = special(self, node, frame)
@@ -930,13 +928,13 @@ class _Normalizer:
         if kind == "hvp":
             args, vector = args[:-1], args[-1]
         everything = list(args) + list(extra)
-        if kind == "grad" and self.mode_switching and not derivative.has_aux and seed is None \
-                and not isinstance(derivative.wrt, (tuple, list)) \
-                and not any(isinstance(a, Static) for a in everything):
-            return self._switched_gradient(derivative, everything, frame, node)
         example = tuple(_example(a) for a in everything)
         completed = derivatives.complete_arguments(derivative.target, example)
         everything += [ir.const(default) for default in completed[len(example):]]
+        if kind == "grad" and self.mode_switching and not derivative.has_aux and seed is None \
+                and isinstance(derivative.wrt, (int, str)) and not isinstance(args[_wrt_index(derivative, args)],
+                                                                             Static):
+            return self._switched_gradient(derivative, completed, everything, frame, node)
         plan = derivative._plan(completed, specialize=False)
         leaves = [leaf for a in everything for leaf in _flat_static(a)]
         if seed is not None:
@@ -963,12 +961,13 @@ class _Normalizer:
             return StaticSeq([grads, output.items[1]])
         return StaticSeq([output, grads])
 
-    def _switched_gradient(self, derivative, args, frame, node):
+    def _switched_gradient(self, derivative, example, args, frame, node):
         """The inner gradient as one primitive call, differentiated by forward over reverse."""
         from tangent2.custom import switched_gradient
-        primitive = switched_gradient(derivative, len(args))
+        primitive = switched_gradient(derivative, example)
         reference = ir.load(self._bind_global(primitive.__name__, primitive))
-        return ir.call(reference, [self.materialize(a, frame, node) for a in args])
+        leaves = [self.materialize(leaf, frame, node) for a in args for leaf in _flat_static(a)]
+        return ir.call(reference, leaves)
 
     def _rebuild_grads(self, plan, leaves, args):
         rebuilt = []
@@ -1100,6 +1099,15 @@ _TRANSFORM_PARAMS = {
     "grad": ("f", "wrt"), "value_and_grad": ("f", "wrt"), "jacfwd": ("f", "wrt"), "jacrev": ("f", "wrt"),
     "hessian": ("f", "wrt"), "hvp": ("f", "wrt"), "jvp": ("f",), "vjp": ("f",),
 }
+
+
+def _wrt_index(derivative, args):
+    """The position of a Derivative's single ``wrt`` argument."""
+    from tangent2.derivative import python_function
+    if isinstance(derivative.wrt, str):
+        function = python_function(derivative.target)
+        return function.__code__.co_varnames.index(derivative.wrt)
+    return derivative.wrt % len(args)
 
 
 def _example(value):

@@ -58,7 +58,8 @@ class _Forward:
         # Tangents follow the parameters, so the parameters keep no defaults.
         args = gast.arguments(args=[ir.param(p) for p in params], posonlyargs=[], vararg=None, kwonlyargs=[],
                               kw_defaults=[], kwarg=None, defaults=[])
-        result = gast.FunctionDef(name=f"{node.name}_jvp", args=args, body=body, decorator_list=[], returns=None,
+        self.namer.reserve(self.namespace)  # rules inlined above may have bound new globals
+        result = gast.FunctionDef(name=self.namer.fresh(f"{node.name}_jvp"), args=args, body=body, decorator_list=[], returns=None,
                                   type_comment=None, type_params=[])
         result.namespace = self.namespace
         result.filename = node.filename
@@ -176,6 +177,9 @@ def _origin(stmt, node):
 
 def _missing_rule_message(primitive, mode):
     name = getattr(primitive, "__qualname__", None) or getattr(primitive, "__name__", None) or repr(primitive)
+    if hasattr(primitive, "defvjp"):
+        return (f"{name}() has custom rules but none for {mode} mode; give it one with "
+                f"@{primitive.__name__}.def{'vjp' if mode == 'reverse' else 'jvp'}")
     module = getattr(primitive, "__module__", None)
     full = f"{module}.{name}" if module and module != "builtins" else name
     return (f"no {mode}-mode derivative rule for {full}(); give it one with tangent2.custom_jvp / "

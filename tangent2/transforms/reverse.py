@@ -308,7 +308,8 @@ class _Reverse:
         args = gast.arguments(args=[ir.param(p) for p in params], posonlyargs=[], vararg=None, kwonlyargs=[],
                               kw_defaults=[], kwarg=None, defaults=defaults)
         suffix = "vjp" if self.return_value or self.seed_default is None else "grad"
-        fn = gast.FunctionDef(name=f"{node.name}_{suffix}", args=args, body=body, decorator_list=[],
+        self.namer.reserve(self.namespace)  # rules inlined above may have bound new globals
+        fn = gast.FunctionDef(name=self.namer.fresh(f"{node.name}_{suffix}"), args=args, body=body, decorator_list=[],
                               returns=None, type_comment=None, type_params=[])
         fn.namespace = self.namespace
         fn.filename = node.filename

@@ -1,0 +1,1156 @@
+"""Numba ``@overload`` implementations of the runtime helpers, and of NumPy calls Numba lacks.
+
+Importing this module registers them; :mod:`tangent2.jit` imports it before
+compiling anything.  Every helper of :mod:`tangent2.runtime` that generated
+code calls gets an overload here, so that the generated function compiles in
+nopython mode with its globals untouched.
+
+Broadcasting decisions are taken at compile time, from the Numba types of the
+arguments (array or scalar, ``ndim``, dtype) and from the *constant* values of
+``axis``/``keepdims``/subscript arguments, which generated code always passes
+as literals (``reduce_sum(x, 1, True)``).  What can only be known at run time
+(which extents are 1) is handled by loops written for the static ``ndim``:
+each implementation that depends on ``ndim`` or on constant axes is generated
+as Python source and compiled by Numba (see ``_build``).
+
+NumPy functions Numba does not support with the arguments generated code (or
+user code) passes get extra overloads (``np.mean``/``np.max``/``np.min``/
+``np.prod``/``np.sum`` with ``axis`` and ``keepdims``, ``np.linalg.norm`` with
+``axis``, ``np.ndim``, ``np.squeeze`` with ``axis``, ``np.concatenate``/
+``np.stack``/``np.hstack``/``np.vstack`` of lists, ``np.flip`` with ``axis``,
+``np.einsum`` with constant subscripts, ``scipy.special.logsumexp``).  Numba
+tries its own implementation first; ours is used when Numba's refuses the
+call.  What stays unsupported is listed in docs/jit.md.
+"""
+import itertools
+import string
+
+import numpy as np
+from numba import types
+from numba.core.errors import TypingError
+from numba.extending import overload
+from numba.np.numpy_support import as_dtype
+
+from tangent2 import runtime as rt
+
+__all__ = []
+
+_NOT_STATIC = object()
+
+
+# ---------------------------------------------------------------------------
+# typing-time helpers
+
+def _static(t):
+    """The Python value of a constant argument type (a literal, an omitted default, None), else _NOT_STATIC."""
+    if t is None or isinstance(t, (bool, int, float, str)):
+        return t
+    if isinstance(t, tuple):
+        return t
+    if isinstance(t, types.Omitted):
+        return t.value
+    if isinstance(t, (types.NoneType, types.Omitted)):
+        return None
+    if isinstance(t, types.Literal):
+        return t.literal_value
+    if isinstance(t, types.BaseTuple):
+        values = tuple(_static(e) for e in t.types)
+        if any(v is _NOT_STATIC for v in values):
+            return _NOT_STATIC
+        return values
+    return _NOT_STATIC
+
+
+def _is_none(t):
+    return t is None or isinstance(t, types.NoneType) or (isinstance(t, types.Omitted) and t.value is None)
+
+
+def _is_array(t):
+    return isinstance(t, types.Array)
+
+
+def _is_scalar(t):
+    return isinstance(t, (types.Number, types.Boolean))
+
+
+def _ndim(t):
+    return t.ndim if _is_array(t) else 0
+
+
+def _float_np(t):
+    """The NumPy floating scalar type a value of Numba type ``t`` differentiates in."""
+    if _is_array(t):
+        dtype = as_dtype(t.dtype)
+    elif isinstance(t, types.Number):
+        dtype = as_dtype(t)
+    else:
+        return np.float64
+    if np.issubdtype(dtype, np.inexact):
+        return dtype.type
+    return np.float64
+
+
+def _result_float(*ts):
+    """The floating type several values combine to; scalars count as weak (NEP 50), like Python floats."""
+    arrays = [t for t in ts if _is_array(t)]
+    pool = arrays or [t for t in ts if isinstance(t, types.Number)]
+    if not pool:
+        return np.float64
+    dtypes = [np.dtype(_float_np(t)) for t in pool]
+    return np.result_type(*dtypes).type
+
+
+def _axes(axis_t, ndim, what):
+    """Normalized sorted tuple of the constant axes ``axis_t`` names (all of them for None)."""
+    value = _static(axis_t)
+    if value is _NOT_STATIC:
+        raise TypingError(f"{what}: the axis must be a constant (an int, a tuple of ints or None) "
+                          f"for tangent2.jit, got {axis_t}")
+    if value is None:
+        return tuple(range(ndim))
+    items = value if isinstance(value, tuple) else (value,)
+    try:
+        return tuple(sorted(int(a) % ndim for a in items)) if ndim else ()
+    except (TypeError, ValueError):
+        raise TypingError(f"{what}: cannot use axis={value!r}")
+
+
+def _flag(t, what, name="keepdims"):
+    value = _static(t)
+    if value is _NOT_STATIC or not isinstance(value, (bool, int, np.bool_)):
+        raise TypingError(f"{what}: {name}= must be a constant True or False for tangent2.jit, got {t}")
+    return bool(value)
+
+
+_BUILT = {}
+
+
+def _build(source, name="impl", **names):
+    """Compile the generated implementation ``source`` (a def called ``name``) with ``names`` as globals."""
+    key = (source, name, tuple(sorted((k, id(v)) for k, v in names.items())))
+    function = _BUILT.get(key)
+    if function is None:
+        namespace = {"np": np, "rt": rt, "_nan": np.nan, "_inf": np.inf, **names}
+        exec(compile(source, f"<tangent2.numba_runtime {name}>", "exec"), namespace)
+        function = namespace[name]
+        _BUILT[key] = function
+    return function
+
+
+def _tuple_text(items):
+    items = list(items)
+    if not items:
+        return "()"
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def _index_text(items):
+    items = list(items)
+    return ", ".join(items) if items else "()"
+
+
+def _shape_unpack(var, ndim, prefix):
+    """``s0, s1 = x.shape`` lines (nothing for ndim 0)."""
+    if ndim == 0:
+        return ""
+    names = ", ".join(f"{prefix}{k}" for k in range(ndim)) + ("," if ndim == 1 else "")
+    return f"    {names} = {var}.shape\n"
+
+
+def _loops(extents, body, indent=1):
+    """Nested ``for i{k} in range(extent_k)`` loops around ``body`` lines."""
+    text = ""
+    pad = "    " * indent
+    for k, extent in enumerate(extents):
+        text += f"{pad}{'    ' * k}for i{k} in range({extent}):\n"
+    inner = pad + "    " * len(extents)
+    for line in body:
+        text += f"{inner}{line}\n"
+    return text
+
+
+# ---------------------------------------------------------------------------
+# broadcasting loops (shapes known only at run time, ndim at compile time)
+
+def _broadcast_impl(nc, nx, mode, dtype, args=("ct", "x")):
+    """Loops for ``unbroadcast`` (mode "sum": sum ``ct`` down to ``x.shape``) or
+    ``broadcast_like`` (mode "copy": spread ``ct`` over ``x.shape``), ``ct`` an ``nc``-d array, ``x`` ``nx``-d."""
+    n = max(nc, nx) if mode == "sum" else nx
+    ct, x = args
+    lines = f"def impl({ct}, {x}):\n"
+    if nc == nx:
+        lines += f"    if {ct}.shape == {x}.shape:\n        return {ct}\n"
+    lines += _shape_unpack(ct, nc, "c") + _shape_unpack(x, nx, "s")
+    # extents padded on the left to n axes
+    cpad = ["1"] * (n - nc) + [f"c{k}" for k in range(nc)]
+    xpad = ["1"] * (n - nx) + [f"s{k}" for k in range(nx)]
+    if mode == "sum":
+        extents = [f"max({c}, {s})" if c != "1" and s != "1" else (s if c == "1" else c)
+                   for c, s in zip(cpad, xpad)]
+    else:
+        extents = xpad
+    ct_index = [f"(0 if c{k} == 1 else i{k + n - nc})" for k in range(nc)]
+    x_index = [f"(0 if s{k} == 1 else i{k + n - nx})" if mode == "sum" else f"i{k + n - nx}" for k in range(nx)]
+    lines += f"    out = np.zeros({x}.shape, _dtype)\n"
+    op = "+=" if mode == "sum" else "="
+    lines += _loops(extents, [f"out[{_index_text(x_index)}] {op} {ct}[{_index_text(ct_index)}]"])
+    lines += "    return out\n"
+    return _build(lines, _dtype=dtype)
+
+
+@overload(rt.unbroadcast)
+def _unbroadcast(ct, x):
+    if _is_none(x) or _is_scalar(x):
+        ftype = _float_np(x) if not _is_none(x) else np.float64
+        if _is_array(ct):
+            return _build("def impl(ct, x):\n    return _f(np.sum(ct))\n", _f=ftype)
+        if isinstance(ct, types.Float) and ct.bitwidth == 64 and ftype is np.float32:
+            return lambda ct, x: np.float32(ct)  # a float64 seed takes a float32 value's dtype
+        return lambda ct, x: ct
+    if _is_array(x):
+        if _is_scalar(ct):
+            dtype = _float_np(x)
+            return _build("def impl(ct, x):\n    return np.full(x.shape, ct, _dtype)\n", _dtype=dtype)
+        if _is_array(ct):
+            dtype = _float_np(ct)
+            return _broadcast_impl(ct.ndim, x.ndim, "sum", dtype)
+    return None
+
+
+@overload(rt.broadcast_like)
+def _broadcast_like(t, like):
+    if _is_none(like) or _is_scalar(like):
+        return lambda t, like: t
+    if _is_array(like):
+        if _is_scalar(t):
+            return _build("def impl(t, like):\n    return np.full(like.shape, t, _dtype)\n", _dtype=_float_np(like))
+        if _is_array(t):
+            return _broadcast_impl(t.ndim, like.ndim, "copy", _float_np(t), args=("t", "like"))
+    return None
+
+
+@overload(rt.zeros_like)
+def _zeros_like(x):
+    if _is_array(x):
+        return _build("def impl(x):\n    return np.zeros(x.shape, _dtype)\n", _dtype=_float_np(x))
+    if _is_scalar(x) or _is_none(x):
+        zero = _float_np(x)(0)
+        ftype = _float_np(x)
+        return _build("def impl(x):\n    return _f(0)\n", _f=ftype) if zero is not None else None
+    if isinstance(x, (types.UniTuple, types.List)) and _is_array(x.dtype):
+        dtype = _float_np(x.dtype)
+        return _build("def impl(x):\n"
+                      "    out = [np.zeros(x[0].shape, _dtype)]\n"
+                      "    for i in range(1, len(x)):\n"
+                      "        out.append(np.zeros(x[i].shape, _dtype))\n"
+                      "    return out\n", _dtype=dtype)
+    if isinstance(x, (types.UniTuple, types.List)) and _is_scalar(x.dtype):
+        ftype = _float_np(x.dtype)
+        return _build("def impl(x):\n    return [_f(0) for _ in range(len(x))]\n", _f=ftype)
+    if isinstance(x, types.BaseTuple):
+        # a heterogeneous tuple: a tuple of zeros (not a list: Numba lists hold one type)
+        items = ", ".join(f"rt.zeros_like(x[{i}])" for i in range(len(x)))
+        return _build(f"def impl(x):\n    return ({items}{',' if len(x) == 1 else ''})\n")
+    return None
+
+
+@overload(rt.add_at)
+def _add_at(dx, index, value):
+    if not _is_array(dx):
+        return None
+    if _is_array(index) and isinstance(index.dtype, types.Integer) and index.ndim == 1:
+        if _is_array(value) and value.ndim >= 1 and value.ndim == dx.ndim:
+            # value[j] goes to dx[index[j]]
+            return _build("def impl(dx, index, value):\n"
+                          "    for j in range(index.shape[0]):\n"
+                          "        dx[index[j]] += value[j if value.shape[0] != 1 else 0]\n"
+                          "    return dx\n")
+        return _build("def impl(dx, index, value):\n"
+                      "    for j in range(index.shape[0]):\n"
+                      "        dx[index[j]] += value\n"
+                      "    return dx\n")
+    if _is_array(index) and isinstance(index.dtype, types.Boolean):
+        return _build("def impl(dx, index, value):\n"
+                      "    dx[index] = dx[index] + value\n"
+                      "    return dx\n")
+    # ints and slices (alone or in a tuple) never select one element twice
+    return _build("def impl(dx, index, value):\n"
+                  "    dx[index] += value\n"
+                  "    return dx\n")
+
+
+@overload(rt.gather)
+def _gather(ct, index, like):
+    if _is_array(ct):
+        return _build("def impl(ct, index, like):\n"
+                      "    picked = ct[index]\n"
+                      "    return rt.unbroadcast(_copy(picked), like)\n", _copy=_copy_fn)
+    return None
+
+
+def _copy_fn(value):
+    """A copy of an array, the value itself for a scalar (an overloaded private helper)."""
+    return rt.saved(value)
+
+
+@overload(_copy_fn)
+def _copy_fn_impl(value):
+    if _is_array(value):
+        return lambda value: value.copy()
+    return lambda value: value
+
+
+@overload(rt.saved)
+def _saved(value):
+    if _is_array(value):
+        return lambda value: value.copy()
+    if isinstance(value, types.List):
+        return lambda value: value.copy()
+    return lambda value: value
+
+
+def _as_dtype_fn(x, dtype):
+    """``x`` as an array of ``dtype`` (no copy when it already is one)."""
+    return np.asarray(x, dtype=dtype)
+
+
+@overload(_as_dtype_fn)
+def _as_dtype_impl(x, dtype):
+    target = _static_dtype(dtype)
+    if _is_array(x):
+        if as_dtype(x.dtype) == np.dtype(target):
+            return lambda x, dtype: x
+        return lambda x, dtype: x.astype(dtype)
+    return lambda x, dtype: dtype(x)
+
+
+def _static_dtype(t):
+    if isinstance(t, types.NumberClass):
+        return as_dtype(t.instance_type).type
+    if isinstance(t, types.DType):
+        return as_dtype(t.dtype).type
+    raise TypingError(f"not a dtype: {t}")
+
+
+# ---------------------------------------------------------------------------
+# reductions
+
+def _reduce_impl(ndim, axes, keepdims, op, in_name="a", dtype=np.float64, post=""):
+    """A reduction of an ``ndim``-d array over the constant ``axes``.
+
+    ``op`` is "sum", "prod", "max", "min", "sumsq", "mean", "any". ``post`` is an
+    expression of ``r`` applied to each result element (e.g. ``np.sqrt(r)``).
+    """
+    kept = [k for k in range(ndim) if k not in axes]
+    out_dims = [f"s{k}" if k not in axes else "1" for k in range(ndim) if keepdims or k not in axes]
+    out_index = [f"i{k}" if k not in axes else "0" for k in range(ndim) if keepdims or k not in axes]
+    init = {"sum": "0", "sumsq": "0", "mean": "0", "prod": "1", "max": "-_inf", "min": "_inf",
+            "any": "0"}[op]
+    if op in ("max", "min") and not np.issubdtype(np.dtype(dtype), np.inexact):
+        info = np.iinfo(dtype)
+        init = str(info.min if op == "max" else info.max)
+    src = f"def impl({in_name}, axis=None, keepdims=False):\n" + _shape_unpack(in_name, ndim, "s")
+    element = f"{in_name}[{_index_text(f'i{k}' for k in range(ndim))}]"
+    scalar_out = not out_dims
+    target = "acc" if scalar_out else f"out[{_index_text(out_index)}]"
+    if op in ("sum", "mean"):
+        update = [f"{target} += {element}"]
+    elif op == "sumsq":
+        update = [f"v = {element}", f"{target} += v * v"]
+    elif op == "prod":
+        update = [f"{target} *= {element}"]
+    elif op == "max":
+        update = [f"v = {element}", f"if v > {target} or v != v:", f"    {target} = v"]
+    elif op == "min":
+        update = [f"v = {element}", f"if v < {target} or v != v:", f"    {target} = v"]
+    else:
+        raise AssertionError(op)
+    if scalar_out:
+        src += f"    acc = _dtype({init})\n"
+    else:
+        src += f"    out = np.full({_tuple_text(out_dims)}, {init}, _dtype)\n"
+    if ndim:
+        src += _loops([f"s{k}" for k in range(ndim)], update)
+    else:
+        src += f"    {target} = {in_name}\n" if False else ""
+    count = " * ".join(f"s{k}" for k in axes) or "1"
+    if op == "mean":
+        post = f"r / ({count})"
+    if scalar_out:
+        result = post.replace("r", "acc") if post else "acc"
+        src += f"    return {result}\n"
+    else:
+        if post:
+            src += "    flat = out.reshape(-1)\n"
+            src += "    for j in range(flat.shape[0]):\n"
+            src += f"        r = flat[j]\n        flat[j] = {post}\n"
+        src += "    return out\n"
+    del kept
+    return _build(src, _dtype=dtype)
+
+
+def _reduction(a, axis, keepdims, op, what, in_name="a"):
+    """The implementation of a reduction call, or None when it does not apply."""
+    if not _is_array(a):
+        return None
+    axes = _axes(axis, a.ndim, what)
+    keep = _flag(keepdims, what)
+    in_dtype = as_dtype(a.dtype)
+    if op in ("mean", "sumsq"):
+        dtype = _float_np(a)
+    elif op in ("sum", "prod"):
+        dtype = in_dtype.type if (np.issubdtype(in_dtype, np.inexact) or in_dtype == np.int64) else (
+            np.int64 if np.issubdtype(in_dtype, np.integer) or in_dtype == np.bool_ else in_dtype.type)
+    else:
+        dtype = in_dtype.type
+    post = "np.sqrt(r)" if op == "sumsq" else ""
+    return _reduce_impl(a.ndim, axes, keep, op, in_name, dtype, post)
+
+
+@overload(rt.reduce_sum, prefer_literal=True)
+def _reduce_sum(x, axis=None, keepdims=False):
+    if _is_scalar(x):
+        return lambda x, axis=None, keepdims=False: x
+    if _is_array(x):
+        if _static(axis) is None and not _flag(keepdims, "reduce_sum"):
+            return lambda x, axis=None, keepdims=False: np.sum(x)
+        return _reduction(x, axis, keepdims, "sum", "reduce_sum", in_name="x")
+    return None
+
+
+@overload(rt.unreduce, prefer_literal=True)
+def _unreduce(ct, x, axis=None, keepdims=False):
+    if _is_scalar(x) or _is_none(x):
+        return lambda ct, x, axis=None, keepdims=False: ct
+    if not _is_array(x):
+        return None
+    if _is_scalar(ct):
+        return _build("def impl(ct, x, axis=None, keepdims=False):\n"
+                      "    return np.full(x.shape, ct, _dtype)\n", _dtype=_float_np(x))
+    if not _is_array(ct):
+        return None
+    axes = _axes(axis, x.ndim, "unreduce")
+    keep = _flag(keepdims, "unreduce")
+    n = x.ndim
+    src = "def impl(ct, x, axis=None, keepdims=False):\n"
+    if ct.ndim == n:
+        src += "    if ct.shape == x.shape:\n        return ct\n"
+    src += _shape_unpack("x", n, "s")
+    if ct.ndim == n:
+        # kept (keepdims) axes, or no reduction: index ct by 0 where it has extent 1
+        src += _shape_unpack("ct", n, "c")
+        ct_index = [f"(0 if c{k} == 1 else i{k})" for k in range(n)]
+    elif not keep and ct.ndim == n - len(axes):
+        ct_index = [f"i{k}" for k in range(n) if k not in axes]
+    else:
+        raise TypingError(f"unreduce: a {ct.ndim}-d cotangent does not fit a {n}-d value reduced over "
+                          f"axes {axes} (keepdims={keep})")
+    src += "    out = np.empty(x.shape, _dtype)\n"
+    src += _loops([f"s{k}" for k in range(n)], [f"out[{_index_text(f'i{k}' for k in range(n))}] = "
+                                                 f"ct[{_index_text(ct_index)}]"])
+    src += "    return out\n"
+    return _build(src, _dtype=_float_np(ct))
+
+
+@overload(rt.reduced_size, prefer_literal=True)
+def _reduced_size(x, axis=None):
+    if not _is_array(x):
+        return lambda x, axis=None: 1
+    axes = _axes(axis, x.ndim, "reduced_size")
+    product = " * ".join(f"x.shape[{k}]" for k in axes) or "1"
+    return _build(f"def impl(x, axis=None):\n    return {product}\n")
+
+
+@overload(rt.extremum_weights, prefer_literal=True)
+def _extremum_weights(x, extremum, axis=None, keepdims=False):
+    ftype = _float_np(x)
+    if _is_scalar(x):
+        return _build("def impl(x, extremum, axis=None, keepdims=False):\n"
+                      "    return _f(1.0) if x == extremum else _f(_nan)\n", _f=ftype)
+    if not _is_array(x):
+        return None
+    axes = _axes(axis, x.ndim, "extremum_weights")
+    keep = _flag(keepdims, "extremum_weights")
+    axis_text = repr(axes)
+    return _build("def impl(x, extremum, axis=None, keepdims=False):\n"
+                  f"    full = rt.unreduce(extremum, x, {axis_text}, {keep})\n"
+                  "    mask = (x == full).astype(_dtype)\n"
+                  f"    count = rt.reduce_sum(mask, {axis_text}, True)\n"
+                  f"    return mask / rt.unreduce(count, x, {axis_text}, True)\n", _dtype=ftype)
+
+
+@overload(rt.prod_others, prefer_literal=True)
+def _prod_others(x, axis=None):
+    ftype = _float_np(x)
+    if _is_scalar(x):
+        return _build("def impl(x, axis=None):\n    return _f(1.0)\n", _f=ftype)
+    if not _is_array(x):
+        return None
+    axes = _axes(axis, x.ndim, "prod_others")
+    exclusive = ("    n = flat.shape[1]\n"
+                 "    out = np.empty(flat.shape, _dtype)\n"
+                 "    for r in range(flat.shape[0]):\n"
+                 "        acc = _dtype(1.0)\n"
+                 "        for j in range(n):\n"
+                 "            out[r, j] = acc\n"
+                 "            acc *= flat[r, j]\n"
+                 "        acc = _dtype(1.0)\n"
+                 "        for j in range(n - 1, -1, -1):\n"
+                 "            out[r, j] *= acc\n"
+                 "            acc *= flat[r, j]\n")
+    if len(axes) == x.ndim:
+        src = ("def impl(x, axis=None):\n"
+               "    flat = np.ascontiguousarray(x).astype(_dtype).reshape((1, x.size))\n" + exclusive +
+               "    return out.reshape(x.shape)\n")
+        return _build(src, _dtype=ftype)
+    if len(axes) == 1:
+        ax = axes[0]
+        src = ("def impl(x, axis=None):\n"
+               f"    moved = np.ascontiguousarray(np.moveaxis(x, {ax}, -1)).astype(_dtype)\n"
+               "    n_last = moved.shape[-1]\n"
+               "    flat = moved.reshape((moved.size // max(n_last, 1), n_last))\n" + exclusive +
+               f"    return np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, {ax}))\n")
+        return _build(src, _dtype=ftype)
+    raise TypingError("prod_others: np.prod over several (but not all) axes is not supported by tangent2.jit")
+
+
+@overload(rt.cumsum_vjp, prefer_literal=True)
+def _cumsum_vjp(ct, a, axis=None):
+    if not _is_array(ct):
+        return lambda ct, a, axis=None: ct
+    ftype = _float_np(ct)
+    value = _static(axis)
+    if value is None:
+        src = ("def impl(ct, a, axis=None):\n"
+               "    flat = np.ascontiguousarray(ct).reshape(-1)\n"
+               "    out = np.empty(flat.shape, _dtype)\n"
+               "    acc = _dtype(0.0)\n"
+               "    for j in range(flat.shape[0] - 1, -1, -1):\n"
+               "        acc += flat[j]\n"
+               "        out[j] = acc\n"
+               + ("    return out.reshape(a.shape)\n" if _is_array(a) else "    return out[0]\n"))
+        return _build(src, _dtype=ftype)
+    ax = _axes(axis, ct.ndim, "cumsum_vjp")[0]
+    src = ("def impl(ct, a, axis=None):\n"
+           f"    moved = np.ascontiguousarray(np.moveaxis(ct, {ax}, -1))\n"
+           "    n = moved.shape[-1]\n"
+           "    flat = moved.reshape((moved.size // max(n, 1), n))\n"
+           "    out = np.empty(flat.shape, _dtype)\n"
+           "    for r in range(flat.shape[0]):\n"
+           "        acc = _dtype(0.0)\n"
+           "        for j in range(n - 1, -1, -1):\n"
+           "            acc += flat[r, j]\n"
+           "            out[r, j] = acc\n"
+           f"    return np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, {ax}))\n")
+    return _build(src, _dtype=ftype)
+
+
+# ---------------------------------------------------------------------------
+# products (operands of 0, 1 or 2 dimensions)
+
+def _cast_pair(*ts):
+    """Source fragments that give array operands a common float dtype (Numba's BLAS calls need one)."""
+    dtype = _result_float(*ts)
+    return dtype
+
+
+def _product_impl(params, expr, dtype, arrays):
+    """``def impl(params): return expr`` with the array operands in ``arrays`` converted to ``dtype``."""
+    lines = f"def impl({params}):\n"
+    for name in arrays:
+        lines += f"    {name} = _cast({name}, _dtype)\n"
+    lines += f"    return {expr}\n"
+    return _build(lines, _dtype=dtype, _cast=_as_dtype_fn)
+
+
+def _products(ct, a, b, table, what):
+    na, nb = _ndim(a), _ndim(b)
+    key = (na, nb)
+    if key not in table:
+        raise TypingError(f"{what}: operands of {na} and {nb} dimensions are not supported by tangent2.jit "
+                          "(only 0, 1 and 2)")
+    expr = table[key]
+    if expr is None:
+        return None
+    dtype = _result_float(*[t for t in (ct, a, b) if _is_array(t)] or [ct, a, b])
+    arrays = [name for name, t in (("ct", ct), ("a", a), ("b", b)) if _is_array(t)]
+    return _product_impl("ct, a, b", expr, dtype, arrays)
+
+
+_SCALAR_CASES = {(0, 0): "rt.unbroadcast(ct * b, a)", (0, 1): "rt.unbroadcast(ct * b, a)",
+                 (1, 0): "rt.unbroadcast(ct * b, a)", (0, 2): "rt.unbroadcast(ct * b, a)",
+                 (2, 0): "rt.unbroadcast(ct * b, a)"}
+_SCALAR_CASES_B = {k: "rt.unbroadcast(ct * a, b)" for k in _SCALAR_CASES}
+
+
+@overload(rt.dot_vjp_a)
+def _dot_vjp_a(ct, a, b):
+    table = dict(_SCALAR_CASES, **{(1, 1): "ct * b", (2, 1): "np.outer(ct, b)", (1, 2): "np.dot(b, ct)",
+                                   (2, 2): "np.dot(ct, b.T)"})
+    return _products(ct, a, b, table, "dot_vjp_a")
+
+
+@overload(rt.dot_vjp_b)
+def _dot_vjp_b(ct, a, b):
+    table = dict(_SCALAR_CASES_B, **{(1, 1): "ct * a", (2, 1): "np.dot(a.T, ct)", (1, 2): "np.outer(a, ct)",
+                                     (2, 2): "np.dot(a.T, ct)"})
+    return _products(ct, a, b, table, "dot_vjp_b")
+
+
+@overload(rt.matmul_vjp_a)
+def _matmul_vjp_a(ct, a, b):
+    table = {(1, 1): "ct * b", (2, 1): "np.outer(ct, b)", (1, 2): "np.dot(b, ct)", (2, 2): "np.dot(ct, b.T)"}
+    return _products(ct, a, b, table, "matmul_vjp_a")
+
+
+@overload(rt.matmul_vjp_b)
+def _matmul_vjp_b(ct, a, b):
+    table = {(1, 1): "ct * a", (2, 1): "np.dot(a.T, ct)", (1, 2): "np.outer(a, ct)", (2, 2): "np.dot(a.T, ct)"}
+    return _products(ct, a, b, table, "matmul_vjp_b")
+
+
+@overload(rt.inner_vjp_a)
+def _inner_vjp_a(ct, a, b):
+    table = dict(_SCALAR_CASES, **{(1, 1): "ct * b", (2, 1): "np.outer(ct, b)", (1, 2): "np.dot(ct, b)",
+                                   (2, 2): "np.dot(ct, b)"})
+    return _products(ct, a, b, table, "inner_vjp_a")
+
+
+@overload(rt.inner_vjp_b)
+def _inner_vjp_b(ct, a, b):
+    table = dict(_SCALAR_CASES_B, **{(1, 1): "ct * a", (2, 1): "np.dot(ct, a)", (1, 2): "np.outer(ct, a)",
+                                     (2, 2): "np.dot(ct.T, a)"})
+    return _products(ct, a, b, table, "inner_vjp_b")
+
+
+@overload(rt.mat_outer)
+def _mat_outer(u, v):
+    if _ndim(u) == 1 and _ndim(v) == 1:
+        return _product_impl("u, v", "np.outer(u, v)", _result_float(u, v), ["u", "v"])
+    if _ndim(u) == 2 and _ndim(v) == 2:
+        return _product_impl("u, v", "np.dot(u, v.T)", _result_float(u, v), ["u", "v"])
+    raise TypingError("mat_outer: only 1-d or 2-d operands are supported by tangent2.jit")
+
+
+@overload(rt.matrix_transpose)
+def _matrix_transpose(x):
+    if _is_array(x) and x.ndim >= 2:
+        return lambda x: np.swapaxes(x, -1, -2)
+    return None
+
+
+@overload(rt.expand_last2)
+def _expand_last2(x):
+    if _is_scalar(x):
+        return lambda x: np.full((1, 1), x)
+    if _is_array(x):
+        shape = _tuple_text([f"x.shape[{k}]" for k in range(x.ndim)] + ["1", "1"])
+        return _build(f"def impl(x):\n    return np.ascontiguousarray(x).reshape({shape})\n")
+    return None
+
+
+# ---------------------------------------------------------------------------
+# structure
+
+@overload(rt.trace_vjp, prefer_literal=True)
+def _trace_vjp(ct, a, offset=0, axis1=0, axis2=1):
+    if not _is_array(a) or a.ndim != 2:
+        raise TypingError("trace_vjp: only the trace of a 2-d array is supported by tangent2.jit")
+    dtype = _result_float(ct, a)
+    return _build("def impl(ct, a, offset=0, axis1=0, axis2=1):\n"
+                  "    out = np.zeros(a.shape, _dtype)\n"
+                  "    rows, cols = a.shape\n"
+                  "    if axis1 % 2 == 1 and axis2 % 2 == 0:\n"
+                  "        rows, cols = cols, rows\n"
+                  "    r0 = max(0, -offset)\n"
+                  "    c0 = max(0, offset)\n"
+                  "    n = max(0, min(rows - r0, cols - c0))\n"
+                  "    for i in range(n):\n"
+                  "        if axis1 % 2 == 1 and axis2 % 2 == 0:\n"
+                  "            out[i + c0, i + r0] = ct\n"
+                  "        else:\n"
+                  "            out[i + r0, i + c0] = ct\n"
+                  "    return out\n", _dtype=dtype)
+
+
+@overload(rt.diag_vjp, prefer_literal=True)
+def _diag_vjp(ct, v, k=0):
+    if _ndim(v) == 1:
+        return lambda ct, v, k=0: np.diag(ct, k).copy()
+    if _ndim(v) == 2:
+        return _build("def impl(ct, v, k=0):\n"
+                      "    out = np.zeros(v.shape, _dtype)\n"
+                      "    rows, cols = v.shape\n"
+                      "    r0 = max(0, -k)\n"
+                      "    c0 = max(0, k)\n"
+                      "    n = max(0, min(rows - r0, cols - c0))\n"
+                      "    for i in range(n):\n"
+                      "        out[i + r0, i + c0] = ct[i]\n"
+                      "    return out\n", _dtype=_result_float(ct, v))
+    return None
+
+
+def _slice_along(var, ndim, axis, piece):
+    return f"{var}[{', '.join(piece if k == axis else ':' for k in range(ndim))}]"
+
+
+def _pieces_impl(params, ct, parts, axis, what, sizes_of, reshape=False, squeeze=False):
+    """A tuple of pieces of ``ct`` along ``axis``, as many as ``parts`` (a tuple type) has elements."""
+    if not isinstance(parts, (types.BaseTuple, types.List)) or isinstance(parts, types.List):
+        raise TypingError(f"{what}: the arrays must be a tuple for tangent2.jit, got {parts}")
+    count = len(parts)
+    src = f"def impl({params}):\n    start = 0\n"
+    items = []
+    for i in range(count):
+        src += f"    stop = start + {sizes_of(i)}\n"
+        piece = _slice_along("ct", ct.ndim, axis, "start:stop")
+        if reshape:
+            element = parts.types[i]
+            if _is_array(element):
+                piece = f"np.ascontiguousarray({piece}).reshape(arrays[{i}].shape)"
+            else:
+                piece = f"{piece}[0]"
+        else:
+            piece = f"{piece}.copy()"
+        src += f"    p{i} = {piece}\n    start = stop\n"
+        items.append(f"p{i}")
+    src += f"    return {_tuple_text(items)}\n"
+    return _build(src)
+
+
+@overload(rt.split_like, prefer_literal=True)
+def _split_like(ct, arrays, axis=0):
+    if not _is_array(ct):
+        return None
+    value = _static(axis)
+    if value is None:
+        def size(i):
+            return f"np.size(arrays[{i}])"
+        flat_src = _pieces_impl("ct, arrays, axis=0", ct, arrays, 0, "split_like", size, reshape=True)
+        return _build("def impl(ct, arrays, axis=0):\n"
+                      "    return _inner(np.ascontiguousarray(ct).reshape(-1), arrays, 0)\n",
+                      _inner=_register_pieces(flat_src))
+    ax = _axes(axis, ct.ndim, "split_like")[0]
+    return _pieces_impl("ct, arrays, axis=0", ct, arrays, ax, "split_like",
+                        lambda i: f"arrays[{i}].shape[{ax}]")
+
+
+def _register_pieces(implementation):
+    """A jitted version of a generated implementation, to call it from another one."""
+    from numba import njit
+    return njit(implementation)
+
+
+@overload(rt.unstack_like, prefer_literal=True)
+def _unstack_like(ct, arrays, axis=0):
+    if not _is_array(ct) or not isinstance(arrays, types.BaseTuple):
+        return None
+    ax = _axes(axis, ct.ndim, "unstack_like")[0]
+    items = []
+    src = "def impl(ct, arrays, axis=0):\n"
+    for i in range(len(arrays)):
+        piece = _slice_along("ct", ct.ndim, ax, str(i))
+        src += f"    p{i} = _copy({piece})\n"
+        items.append(f"p{i}")
+    src += f"    return {_tuple_text(items)}\n"
+    return _build(src, _copy=_copy_fn)
+
+
+def _stack_sizes(parts, axis_of_ct, at_least):
+    def size(i):
+        t = parts.types[i]
+        if at_least == 1:
+            return "1" if _ndim(t) == 0 else f"arrays[{i}].shape[{axis_of_ct if _ndim(t) > 1 else 0}]"
+        # vstack
+        return "1" if _ndim(t) <= 1 else f"arrays[{i}].shape[0]"
+    return size
+
+
+@overload(rt.hstack_vjp)
+def _hstack_vjp(ct, tup):
+    if not _is_array(ct) or not isinstance(tup, types.BaseTuple):
+        return None
+    axis = 0 if ct.ndim == 1 else 1
+    inner = _pieces_impl("ct, arrays", ct, tup, axis, "hstack_vjp", _stack_sizes(tup, axis, 1), reshape=True)
+    return _build("def impl(ct, tup):\n    return _inner(ct, tup)\n", _inner=_register_pieces(inner))
+
+
+@overload(rt.vstack_vjp)
+def _vstack_vjp(ct, tup):
+    if not _is_array(ct) or not isinstance(tup, types.BaseTuple):
+        return None
+    inner = _pieces_impl("ct, arrays", ct, tup, 0, "vstack_vjp", _stack_sizes(tup, 0, 2), reshape=True)
+    return _build("def impl(ct, tup):\n    return _inner(ct, tup)\n", _inner=_register_pieces(inner))
+
+
+@overload(rt.inverse_axes, prefer_literal=True)
+def _inverse_axes(axes, ndim):
+    value = _static(axes)
+    if value is None:
+        return lambda axes, ndim: None
+    if value is _NOT_STATIC:
+        raise TypingError("inverse_axes: the axes of np.transpose must be constants for tangent2.jit")
+    n = _static(ndim)
+    if any(a < 0 for a in value) and not isinstance(n, int):
+        n = len(value)
+    n = len(value) if not isinstance(n, int) else n
+    inverse = tuple(int(i) for i in np.argsort([int(a) % n for a in value]))
+    return _build(f"def impl(axes, ndim):\n    return {inverse!r}\n")
+
+
+@overload(rt.cast_like)
+def _cast_like(x, like):
+    if _is_array(like):
+        dtype = _float_np(like)
+        if _is_array(x):
+            return _build("def impl(x, like):\n    return _cast(x, _dtype)\n", _cast=_as_dtype_fn, _dtype=dtype)
+        return _build("def impl(x, like):\n    return np.full((), x, _dtype)\n", _dtype=dtype)
+    if _is_scalar(like):
+        ftype = _float_np(like)
+        if _is_array(x):
+            return _build("def impl(x, like):\n    return _cast(x, _dtype)\n", _cast=_as_dtype_fn, _dtype=ftype)
+        return _build("def impl(x, like):\n    return _f(x)\n", _f=ftype)
+    return lambda x, like: x
+
+
+# ---------------------------------------------------------------------------
+# piecewise selections
+
+def _weights_impl(params, expr_array, expr_scalar, ts):
+    dtype = _result_float(*[t for t in ts if not _is_none(t)])
+    if all(_is_scalar(t) or _is_none(t) for t in ts):
+        return _build(f"def impl({params}):\n    return _f({expr_scalar})\n", _f=dtype)
+    return _build(f"def impl({params}):\n    return np.asarray({expr_array}).astype(_f)\n", _f=dtype)
+
+
+@overload(rt.max_weight)
+def _max_weight(x1, x2):
+    return _weights_impl("x1, x2", "np.greater(x1, x2) + 0.5 * np.equal(x1, x2)",
+                         "1.0 if x1 > x2 else (0.5 if x1 == x2 else 0.0)", (x1, x2))
+
+
+@overload(rt.min_weight)
+def _min_weight(x1, x2):
+    return _weights_impl("x1, x2", "np.less(x1, x2) + 0.5 * np.equal(x1, x2)",
+                         "1.0 if x1 < x2 else (0.5 if x1 == x2 else 0.0)", (x1, x2))
+
+
+@overload(rt.fmax_weight)
+def _fmax_weight(x1, x2):
+    # comparisons with a NaN are False, so the base weights are 0 wherever a NaN is
+    return _weights_impl("x1, x2", "np.isnan(x2) + np.greater(x1, x2) + 0.5 * np.equal(x1, x2)",
+                         "1.0 if x2 != x2 else (1.0 if x1 > x2 else (0.5 if x1 == x2 else 0.0))", (x1, x2))
+
+
+@overload(rt.fmin_weight)
+def _fmin_weight(x1, x2):
+    return _weights_impl("x1, x2", "np.isnan(x2) + np.less(x1, x2) + 0.5 * np.equal(x1, x2)",
+                         "1.0 if x2 != x2 else (1.0 if x1 < x2 else (0.5 if x1 == x2 else 0.0))", (x1, x2))
+
+
+@overload(rt.clip_below)
+def _clip_below(a, a_min):
+    if _is_none(a_min):
+        return _weights_impl("a, a_min", "np.zeros(np.shape(a))", "0.0", (a,))
+    return _weights_impl("a, a_min", "np.less(a, a_min) * 1.0", "1.0 if a < a_min else 0.0", (a, a_min))
+
+
+@overload(rt.clip_above)
+def _clip_above(a, a_max):
+    if _is_none(a_max):
+        return _weights_impl("a, a_max", "np.zeros(np.shape(a))", "0.0", (a,))
+    return _weights_impl("a, a_max", "np.greater(a, a_max) * 1.0", "1.0 if a > a_max else 0.0", (a, a_max))
+
+
+@overload(rt.norm_order, prefer_literal=True)
+def _norm_order(x, ord=None, axis=None):
+    order = _static(ord)
+    ax = _static(axis)
+    if order is _NOT_STATIC:
+        if isinstance(ord, types.Number):
+            return lambda x, ord=None, axis=None: float(ord)
+        raise TypingError("np.linalg.norm: ord must be a constant for tangent2.jit")
+    matrix = (isinstance(ax, tuple) and len(ax) == 2) or (ax is None and _ndim(x) == 2 and order is not None)
+    if order is None or order == "fro":
+        p = 2.0
+    elif matrix:
+        raise TypingError(f"no derivative rule for np.linalg.norm with ord={order!r} on matrices")
+    elif order == 0:
+        raise TypingError("np.linalg.norm with ord=0 counts nonzeros: it has no derivative")
+    else:
+        p = float(order)
+    return _build(f"def impl(x, ord=None, axis=None):\n    return {p!r}\n")
+
+
+# ---------------------------------------------------------------------------
+# NumPy functions Numba lacks (with these arguments)
+
+def _numpy_reduction(op, what):
+    def typer(a, axis=None, keepdims=False):
+        if _is_scalar(a):
+            return lambda a, axis=None, keepdims=False: a
+        if not _is_array(a):
+            return None
+        return _reduction(a, axis, keepdims, op, what)
+    return typer
+
+
+for _function, _op in ((np.mean, "mean"), (np.max, "max"), (np.amax, "max"), (np.min, "min"),
+                       (np.amin, "min"), (np.prod, "prod")):
+    overload(_function, prefer_literal=True)(_numpy_reduction(_op, f"np.{_function.__name__}"))
+
+
+@overload(np.sum, prefer_literal=True)
+def _np_sum(a, axis=None, dtype=None, out=None, keepdims=False):
+    if not _is_array(a) or not _is_none(out) or not _is_none(dtype):
+        return None
+    impl = _reduction(a, axis, keepdims, "sum", "np.sum")
+    return _build("def wrapper(a, axis=None, dtype=None, out=None, keepdims=False):\n"
+                  "    return _impl(a, axis, keepdims)\n", name="wrapper", _impl=_register_pieces(impl))
+
+
+@overload(np.linalg.norm, prefer_literal=True)
+def _np_norm(x, ord=None, axis=None, keepdims=False):
+    if not _is_array(x):
+        return None
+    order = _static(ord)
+    if _is_none(axis) and not _flag(keepdims, "np.linalg.norm"):
+        return None  # Numba's own
+    axes = _axes(axis, x.ndim, "np.linalg.norm")
+    if len(axes) != 1 and not (order in (None, "fro") and len(axes) == x.ndim):
+        raise TypingError("np.linalg.norm over several axes: only the Frobenius norm is supported by tangent2.jit")
+    if order not in (None, 2, 2.0, "fro"):
+        raise TypingError(f"np.linalg.norm with axis= and ord={order!r}: only the 2-norm is supported by "
+                          "tangent2.jit")
+    impl = _reduction(x, axis, keepdims, "sumsq", "np.linalg.norm", in_name="a")
+    return _build("def wrapper(x, ord=None, axis=None, keepdims=False):\n"
+                  "    return _impl(x, axis, keepdims)\n", name="wrapper", _impl=_register_pieces(impl))
+
+
+@overload(np.ndim)
+def _np_ndim(a):
+    n = _ndim(a)
+    if _is_array(a) or _is_scalar(a):
+        return _build(f"def impl(a):\n    return {n}\n")
+    return None
+
+
+@overload(np.squeeze, prefer_literal=True)
+def _np_squeeze(a, axis=None):
+    if _is_scalar(a):
+        return lambda a, axis=None: a
+    if not _is_array(a):
+        return None
+    if _is_none(axis):
+        raise TypingError("np.squeeze without axis=: the result's ndim depends on run-time extents, which "
+                          "tangent2.jit cannot know; pass axis= (the axes that have extent 1)")
+    axes = _axes(axis, a.ndim, "np.squeeze")
+    shape = _tuple_text(f"a.shape[{k}]" for k in range(a.ndim) if k not in axes)
+    if len(axes) == a.ndim:
+        return lambda a, axis=None: a.reshape(-1)[0]
+    return _build(f"def impl(a, axis=None):\n    return np.ascontiguousarray(a).reshape({shape})\n")
+
+
+def _list_join(kind):
+    """np.concatenate / np.stack of a *list* of arrays (Numba takes tuples only)."""
+    def typer(arrays, axis=0):
+        if not isinstance(arrays, types.List) or not _is_array(arrays.dtype):
+            return None
+        nd = arrays.dtype.ndim
+        dtype = as_dtype(arrays.dtype.dtype).type
+        out_nd = nd + 1 if kind == "stack" else nd
+        ax = _axes(axis, out_nd if kind == "stack" else max(nd, 1), f"np.{kind}")[0]
+        src = "def impl(arrays, axis=0):\n    first = arrays[0]\n"
+        if kind == "stack":
+            dims = [f"first.shape[{k}]" for k in range(nd)]
+            dims.insert(ax, "len(arrays)")
+            src += f"    out = np.empty({_tuple_text(dims)}, _dtype)\n"
+            src += "    for j in range(len(arrays)):\n"
+            src += f"        {_slice_along('out', out_nd, ax, 'j')} = arrays[j]\n"
+        else:
+            src += "    total = 0\n    for part in arrays:\n"
+            src += f"        total += part.shape[{ax}]\n"
+            dims = [f"first.shape[{k}]" if k != ax else "total" for k in range(nd)]
+            src += f"    out = np.empty({_tuple_text(dims)}, _dtype)\n"
+            src += "    start = 0\n    for part in arrays:\n"
+            src += f"        stop = start + part.shape[{ax}]\n"
+            src += f"        {_slice_along('out', nd, ax, 'start:stop')} = part\n"
+            src += "        start = stop\n"
+        src += "    return out\n"
+        return _build(src, _dtype=dtype)
+    return typer
+
+
+overload(np.concatenate, prefer_literal=True)(_list_join("concatenate"))
+overload(np.stack, prefer_literal=True)(_list_join("stack"))
+
+
+@overload(np.hstack)
+def _np_hstack(tup):
+    if not isinstance(tup, types.List) or not _is_array(tup.dtype):
+        return None
+    axis = 0 if tup.dtype.ndim == 1 else 1
+    inner = _register_pieces(_list_join("concatenate")(tup, types.literal(axis)))
+    return _build(f"def impl(tup):\n    return _inner(tup, {axis})\n", _inner=inner)
+
+
+@overload(np.vstack)
+def _np_vstack(tup):
+    if not isinstance(tup, types.List) or not _is_array(tup.dtype):
+        return None
+    if tup.dtype.ndim == 1:
+        inner = _register_pieces(_list_join("stack")(tup, types.literal(0)))
+    else:
+        inner = _register_pieces(_list_join("concatenate")(tup, types.literal(0)))
+    return _build("def impl(tup):\n    return _inner(tup, 0)\n", _inner=inner)
+
+
+@overload(np.flip, prefer_literal=True)
+def _np_flip(m, axis=None):
+    if not _is_array(m) or _is_none(axis):
+        return None
+    axes = _axes(axis, m.ndim, "np.flip")
+    index = ", ".join("::-1" if k in axes else ":" for k in range(m.ndim))
+    return _build(f"def impl(m, axis=None):\n    return m[{index}]\n")
+
+
+# ---- np.einsum with constant subscripts: nested loops
+
+def _einsum_parse_static(subscripts, ndims):
+    text = subscripts.replace(" ", "")
+    if "." in text:
+        raise TypingError("np.einsum with '...' is not supported by tangent2.jit; write the axes out")
+    if "->" in text:
+        inputs, out = text.split("->")
+    else:
+        inputs, out = text, None
+    subs = inputs.split(",")
+    if len(subs) != len(ndims):
+        raise TypingError(f"np.einsum: {subscripts!r} names {len(subs)} operands, {len(ndims)} given")
+    for s, n in zip(subs, ndims):
+        if len(s) != n:
+            raise TypingError(f"np.einsum: subscript {s!r} does not match a {n}-d operand")
+    if out is None:
+        letters = [c for c in inputs if c.isalpha()]
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    return subs, out
+
+
+def _einsum_impl(subs, out, dtype, params, operand_names, target=None, target_subs=None):
+    """``out[out-index] += prod(operands[subs-index])``, looping over every letter.
+
+    With ``target``/``target_subs`` the result is shaped like the operand named
+    ``target`` (used for the adjoint of one operand); letters take their extents
+    from the first operand that has them.
+    """
+    letters = []
+    for s in list(subs) + [out]:
+        for c in s:
+            if c not in letters:
+                letters.append(c)
+    extent = {}
+    for name, s in zip(operand_names, subs):
+        for k, c in enumerate(s):
+            extent.setdefault(c, f"{name}.shape[{k}]")
+    if target is not None:
+        for k, c in enumerate(target_subs):
+            extent.setdefault(c, f"{target}.shape[{k}]")
+    missing = [c for c in letters if c not in extent]
+    if missing:
+        raise TypingError(f"np.einsum: output letters {missing} appear in no operand")
+    src = f"def impl({params}):\n"
+    for c in letters:
+        src += f"    n_{c} = {extent[c]}\n"
+    result_subs = out if target is None else target_subs
+    if target is None:
+        dims = _tuple_text(f"n_{c}" for c in out)
+    else:
+        dims = f"{target}.shape"
+    src += f"    result = np.zeros({dims}, _dtype)\n"
+    product = " * ".join(f"{name}[{_index_text(f'i_{c}' for c in s)}]" for name, s in zip(operand_names, subs))
+    body = [f"result[{_index_text(f'i_{c}' for c in result_subs)}] += {product}"]
+    for depth, c in enumerate(letters):
+        src += "    " * (depth + 1) + f"for i_{c} in range(n_{c}):\n"
+    src += "".join("    " * (len(letters) + 1) + line + "\n" for line in body)
+    if target is None and not out:
+        src += "    return result[()]\n" if False else "    return result.sum()\n"
+    else:
+        src += "    return result\n"
+    return _build(src, _dtype=dtype)
+
+
+@overload(np.einsum, prefer_literal=True)
+def _np_einsum(subscripts, *operands):
+    text = _static(subscripts)
+    if not isinstance(text, str):
+        raise TypingError("np.einsum: the subscripts must be a constant string for tangent2.jit")
+    if len(operands) == 1 and isinstance(operands[0], types.StarArgTuple):
+        operands = operands[0].types
+    if not all(_is_array(t) for t in operands):
+        raise TypingError("np.einsum: every operand must be an array for tangent2.jit")
+    subs, out = _einsum_parse_static(text, [t.ndim for t in operands])
+    names = [f"op{i}" for i in range(len(operands))]
+    inner = _register_pieces(_einsum_impl(subs, out, _result_float(*operands), ", ".join(names), names))
+    unpack = ", ".join(f"operands[{i}]" for i in range(len(operands)))
+    return _build(f"def impl(subscripts, *operands):\n    return _inner({unpack})\n", _inner=inner)
+
+
+def _einsum_vjp(ct, subscripts, a, b, which):
+    text = _static(subscripts)
+    if not isinstance(text, str):
+        raise TypingError("einsum_vjp: the subscripts must be a constant string for tangent2.jit")
+    (sa, sb), out = _einsum_parse_static(text, [_ndim(a), _ndim(b)])
+    if which == "a":
+        subs, names, target, target_subs = [out, sb], ["ct", "b"], "a", sa
+    else:
+        subs, names, target, target_subs = [out, sa], ["ct", "a"], "b", sb
+    if not _is_array(ct):
+        ct_sub = ""
+        subs[0] = ct_sub
+    inner = _einsum_impl(subs, out, _result_float(ct, a, b), "ct, a, b", names, target, target_subs)
+    return _build("def impl(ct, subscripts, a, b):\n    return _inner(ct, a, b)\n",
+                  _inner=_register_pieces(inner))
+
+
+@overload(rt.einsum_vjp_a, prefer_literal=True)
+def _einsum_vjp_a(ct, subscripts, a, b):
+    return _einsum_vjp(ct, subscripts, a, b, "a")
+
+
+@overload(rt.einsum_vjp_b, prefer_literal=True)
+def _einsum_vjp_b(ct, subscripts, a, b):
+    return _einsum_vjp(ct, subscripts, a, b, "b")
+
+
+# ---- scipy.special.logsumexp
+
+def _register_scipy():
+    try:
+        import scipy.special
+    except ImportError:  # pragma: no cover
+        return
+
+    @overload(scipy.special.logsumexp, prefer_literal=True)
+    def _logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+        if not _is_none(b) or _static(return_sign) not in (False, 0):
+            raise TypingError("scipy.special.logsumexp with b= or return_sign=True is not supported by tangent2.jit")
+        if _is_scalar(a):
+            return lambda a, axis=None, b=None, keepdims=False, return_sign=False: a + 0.0
+        if not _is_array(a):
+            return None
+        axes = _axes(axis, a.ndim, "logsumexp")
+        keep = _flag(keepdims, "logsumexp")
+        axis_text = repr(axes)
+        return _build("def impl(a, axis=None, b=None, keepdims=False, return_sign=False):\n"
+                      f"    m = np.max(a, {axis_text}, True)\n"
+                      "    mf = m.reshape(-1)\n"
+                      "    for j in range(mf.shape[0]):\n"
+                      "        if not np.isfinite(mf[j]):\n"
+                      "            mf[j] = 0.0\n"
+                      f"    s = rt.reduce_sum(np.exp(a - m), {axis_text}, True)\n"
+                      f"    r = np.log(s) + m\n"
+                      f"    return rt.reduce_sum(r, {axis_text}, {keep})\n")
+
+
+_register_scipy()
+del itertools, string

@@ -1,0 +1,280 @@
+"""``tangent2.jit``: compile derivatives (or plain functions) with Numba.
+
+``jit(f, target="cpu", cache=True, fallback=None)`` returns a callable with
+``f``'s calling convention:
+
+* ``f`` a :class:`~tangent2.Derivative` (``grad``, ``value_and_grad``): each
+  call finds the generated function for its argument structure (one per
+  pattern, like the Derivative itself), compiles it once with
+  ``numba.njit`` in nopython mode, calls it on the flat leaves and rebuilds
+  trees and dtypes the way ``Derivative.__call__`` does.  A ``"jvp"``
+  Derivative is called like :func:`tangent2.jvp`: ``(primals, tangents)``.
+* ``f`` a plain Python function (or a generated one): compiled directly.
+
+Calls whose arguments are all scalars or arrays take a fast path: the
+argument types select a cached entry (often the Numba dispatcher itself), so
+the per-call overhead is that of Numba's dispatcher plus a dictionary lookup.
+
+``target="parallel"`` compiles with ``parallel=True``; ``target="cuda"``
+maps an elementwise scalar derivative over arrays with an explicit CUDA
+kernel (see :mod:`tangent2.backends.numba_cuda`).
+
+When Numba cannot compile, a :class:`CompilationError` names the generated
+line and the user's line it came from; with ``fallback="python"`` the
+uncompiled derivative runs instead, with a warning.
+"""
+import threading
+import warnings
+
+import numpy as np
+
+from tangent2.backends.numba_cpu import CompilationError, compile_function, explain, numba_errors
+from tangent2.errors import TangentError
+
+__all__ = ["CompilationError", "JitFunction", "jit"]
+
+_TARGETS = ("cpu", "parallel", "cuda")
+_SCALAR_TYPES = frozenset([float, int, bool, np.float64, np.float32, np.float16, np.int64, np.int32, np.int16,
+                           np.int8, np.uint8, np.uint16, np.uint32, np.uint64, np.bool_, complex, np.complex128,
+                           np.complex64])
+_LEAF_TYPES = _SCALAR_TYPES | {np.ndarray}
+_KINDS = ("grad", "value_and_grad", "jvp", "jacfwd", "jacrev", "hvp")
+
+
+def jit(f, target="cpu", cache=True, fallback=None):
+    """Compile ``f`` (a Derivative, a ``@differentiate`` function or a plain function) with Numba.
+
+    ``target``: ``"cpu"`` (``numba.njit``), ``"parallel"`` (``njit(parallel=True)``) or
+    ``"cuda"`` (an elementwise kernel around the scalar derivative).  ``cache``:
+    use Numba's on-disk cache (next to the generated file in ``TANGENT2_CACHE_DIR``),
+    so a second process skips compilation.  ``fallback``: None (raise
+    :class:`CompilationError` when Numba cannot compile) or ``"python"`` (warn and run
+    the uncompiled function).
+    """
+    if target not in _TARGETS:
+        raise TangentError(f"tangent2.jit: target must be one of {', '.join(map(repr, _TARGETS))}, not {target!r}")
+    if fallback not in (None, "python"):
+        raise TangentError(f"tangent2.jit: fallback must be None or 'python', not {fallback!r}")
+    if isinstance(f, JitFunction):
+        f = f.target
+    if target == "cuda":
+        from tangent2.backends.numba_cuda import CudaElementwise
+        return CudaElementwise(f, cache=cache, fallback=fallback)
+    return JitFunction(f, target=target, cache=cache, fallback=fallback)
+
+
+jit.CompilationError = CompilationError
+
+
+class JitFunction:
+    """The compiled version of a Derivative or a function; call it like the original."""
+
+    def __init__(self, f, target="cpu", cache=True, fallback=None):
+        from tangent2.derivative import Derivative, python_function
+        self.target = f
+        self.options = {"target": target, "cache": cache, "fallback": fallback}
+        self._parallel = target == "parallel"
+        self._cache = cache
+        self._fallback = fallback
+        self._fast = {}            # type(args) -> callable(*args)
+        self._compiled = {}        # generated function -> dispatcher (or the Python function, on fallback)
+        self._lock = threading.RLock()
+        if isinstance(f, Derivative):
+            self._derivative = f
+            self._function = None
+            if f.kind not in _KINDS:
+                raise TangentError(f"tangent2.jit compiles {', '.join(_KINDS)} derivatives, not {f.kind!r}; "
+                                   "jit the generated function (tangent2.api.generated_function) instead")
+        else:
+            self._derivative = None
+            self._function = python_function(f) if not callable(getattr(f, "py_func", None)) else f.py_func
+        self.__name__ = getattr(f, "__name__", "jitted")
+        self.__doc__ = getattr(f, "__doc__", None)
+
+    def __repr__(self):
+        return f"<tangent2.jit({self.target!r}, target={self.options['target']!r})>"
+
+    # ------------------------------------------------------------------ calls
+    def __call__(self, *args):
+        entry = self._fast.get(tuple(map(type, args)))
+        if entry is not None:
+            try:
+                return entry(*args)
+            except numba_errors():
+                pass  # new dtypes/ndims made Numba compile again, and that failed: explained below
+        return self._call_slow(args)
+
+    def _call_slow(self, args):
+        if self._derivative is None:
+            dispatcher = self._dispatcher(self._function)
+            key = tuple(map(type, args))
+            if all(t in _LEAF_TYPES for t in key):
+                self._fast[key] = dispatcher
+            return self._run(dispatcher, self._function, args)
+        if self._derivative.kind == "jvp":
+            return self._call_jvp(*args)
+        return self._call_derivative(args)
+
+    def _run(self, dispatcher, function, args):
+        try:
+            return dispatcher(*args)
+        except numba_errors() as error:
+            return self._failed(error, function, args)
+
+    def _failed(self, error, function, args):
+        from numba.core.errors import TypingError
+        if not isinstance(error, TypingError) and not _is_compile_error(error):
+            raise error
+        explained = explain(error, function, what=self._what(function))
+        if self._fallback != "python":
+            raise explained from None
+        warnings.warn(f"tangent2.jit: running the uncompiled Python version.\n{explained}", RuntimeWarning,
+                      stacklevel=4)
+        with self._lock:
+            self._compiled[function] = function
+            self._fast.clear()
+        return function(*args)
+
+    def _what(self, function):
+        if self._derivative is not None:
+            return f"{function.__name__} (the generated {self._derivative.kind} of " \
+                   f"{getattr(self._derivative, '__name__', '?')})"
+        return function.__name__
+
+    def _dispatcher(self, function):
+        dispatcher = self._compiled.get(function)
+        if dispatcher is None:
+            with self._lock:
+                dispatcher = self._compiled.get(function)
+                if dispatcher is None:
+                    dispatcher = compile_function(function, parallel=self._parallel, cache=self._cache)
+                    self._compiled[function] = dispatcher
+        return dispatcher
+
+    # ------------------------------------------------------------ derivatives
+    def _call_derivative(self, args):
+        from tangent2 import derivative as dv
+        derivative = self._derivative
+        raw = args
+        extra = ()
+        if derivative.kind == "hvp":
+            args, extra = args[:-1], args[-1:]
+        args = _complete(derivative.target, args)
+        plan = derivative._plan(args)
+        dispatcher = self._dispatcher(plan.function)
+        key = tuple(map(type, raw))
+        leaves_only = all(t in _LEAF_TYPES for t in key) and not any(
+            type(a) is np.ndarray and a.ndim == 0 for a in raw)
+        leaves = dv._flatten_args(args)
+        call_args = (*leaves, *extra, *_seed(derivative))
+        try:
+            result = dispatcher(*call_args)
+        except numba_errors() as error:
+            self._failed(error, plan.function, call_args)
+            return derivative(*raw)
+        if leaves_only and dispatcher is not plan.function:
+            entry = _entry(derivative, plan, dispatcher, raw, args)
+            self._fast[key] = entry if np.ndarray not in key else _guard_0d(entry, key, self)
+        return _rebuild(derivative, plan, result, args)
+
+    def _call_jvp(self, primals, tangents):
+        from tangent2 import derivative as dv
+        from tangent2.api import _check_matching
+        derivative = self._derivative
+        primals, tangents = tuple(primals), tuple(tangents)
+        plan = derivative._plan(primals)
+        for i in plan.wrt_positions:
+            _check_matching(primals[i], tangents[i], f"tangent of argument {i}")
+        leaves = dv._flatten_args(primals)
+        tangent_leaves = [t for i in plan.wrt_positions for t in dv._flatten_value(tangents[i])]
+        dispatcher = self._dispatcher(plan.function)
+        out, out_dot = self._run(dispatcher, plan.function, (*leaves, *tangent_leaves))
+        return plan.unflatten_output(out), plan.unflatten_output(out_dot)
+
+
+def _complete(target, args):
+    """``args`` with defaults of trailing parameters filled in, as ``Derivative.__call__`` does."""
+    from tangent2 import derivative as dv
+    complete = getattr(dv, "complete_arguments", None)
+    return complete(target, args) if complete is not None else tuple(args)
+
+
+def _seed(derivative):
+    if derivative.kind in ("value_and_grad",) or (derivative.kind == "grad" and derivative.has_aux):
+        return (1.0,)
+    return ()
+
+
+def _rebuild(derivative, plan, result, args):
+    """What ``Derivative.__call__`` returns, from the generated function's ``result``."""
+    kind = derivative.kind
+    if kind == "grad" and not derivative.has_aux:
+        return plan.unflatten_grads(result, args)
+    if kind in ("grad", "value_and_grad"):
+        value, grads = result
+        value = plan.unflatten_output(value)
+        grads = plan.unflatten_grads(grads, args)
+        if kind == "grad":
+            return grads, value[1]
+        return value, grads
+    if kind == "hvp":
+        from tangent2.derivative import _cast_like
+        return _cast_like(result, args[plan.wrt_positions[0]])
+    return result  # jacfwd, jacrev
+
+
+def _entry(derivative, plan, dispatcher, raw, args):
+    """The fastest callable that maps leaf arguments (typed like ``raw``) to the Derivative's result."""
+    kind = derivative.kind
+    completed = args[len(raw) - (kind == "hvp"):]
+    defaults_match = _defaults_cover(plan.function, len(raw), completed)
+    simple = kind == "grad" and not derivative.has_aux and all(
+        type(args[p]) in (float, int) for p in plan.wrt_positions) and all(
+        s is None for s in plan.arg_structures)
+    if (simple or kind in ("jacfwd", "jacrev")) and not completed:
+        # Python-float gradients (and Jacobians) come back from Numba as they are: nothing to rebuild
+        return dispatcher
+    seed = _seed(derivative)
+    if kind == "hvp":
+        def entry(*raw):
+            full = raw[:-1] + completed
+            return _rebuild(derivative, plan, dispatcher(*full, raw[-1], *seed), full)
+        return entry
+    if simple and defaults_match:
+        return dispatcher
+
+    def entry(*raw):
+        full = raw + completed
+        return _rebuild(derivative, plan, dispatcher(*full, *seed), full)
+    return entry
+
+
+def _defaults_cover(function, start, values):
+    """Whether ``function``'s defaults give parameters ``start, start + 1, ...`` exactly ``values``."""
+    if not values:
+        return True
+    defaults = function.__defaults__ or ()
+    first_default = function.__code__.co_argcount - len(defaults)
+    if start < first_default:
+        return False
+    given = defaults[start - first_default:start - first_default + len(values)]
+    return len(given) == len(values) and all(type(a) is type(b) and a == b for a, b in zip(given, values))
+
+
+def _guard_0d(entry, key, owner):
+    """``entry`` for argument types with arrays, sent to the slow path when one is 0-d (a scalar plan)."""
+    positions = [i for i, t in enumerate(key) if t is np.ndarray]
+
+    def guarded(*args):
+        for i in positions:
+            if args[i].ndim == 0:
+                return owner._call_slow(args)
+        return entry(*args)
+    return guarded
+
+
+def _is_compile_error(error):
+    from numba.core import errors
+    return isinstance(error, (errors.TypingError, errors.UnsupportedError, errors.LoweringError,
+                              errors.CompilerError, errors.NotDefinedError, errors.UntypedAttributeError,
+                              errors.UnsupportedBytecodeError, errors.ConstantInferenceError))
