@@ -30,6 +30,7 @@ def emit(node):
     code = compile(text, path, "exec")
     exec(code, namespace)
     function = namespace[node.name]
+    function.__module__ = "tangent2.generated"
     function.__tangent2_source__ = text
     return function
 
