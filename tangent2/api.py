@@ -86,6 +86,27 @@ def hvp(f, wrt=0):
     return Derivative(f, "hvp", wrt)
 
 
+def vmap(f, in_axes=0, out_axes=0):
+    """``f`` mapped over a batch axis, as a generated loop (readable, differentiable, compilable).
+
+    ``in_axes``: None, an int, or one entry per argument (None, an int, or a
+    tree of them matching the argument); ``out_axes``: an int, or one per
+    returned value.
+    """
+    return Derivative(f, "vmap", None, in_axes=in_axes, out_axes=out_axes)
+
+
+def batched_jacobian(f, mode="forward", wrt=0):
+    """Per-example Jacobians, shape (batch, out, in), of ``f`` mapping (batch, in) to (batch, out).
+
+    Examples must be independent (Lux's ``batched_jacobian``); ``mode`` is
+    ``"forward"`` (one pass per input feature) or ``"reverse"`` (one per output feature).
+    """
+    if mode not in ("forward", "reverse"):
+        raise ValueError(f"batched_jacobian mode must be 'forward' or 'reverse', not {mode!r}")
+    return Derivative(f, "batched_jacobian", wrt, mode=mode)
+
+
 def generated_function(f, kind, args, seed):
     """The generated ``"jvp"`` or ``"vjp"`` function of ``f`` for ``args``, and the flat arguments to call it with.
 
@@ -104,7 +125,7 @@ def generated_function(f, kind, args, seed):
     return plan.function, tuple(leaves) + tuple(extra)
 
 
-for _transform in (grad, value_and_grad, jacfwd, jacrev, hessian, hvp, jvp, vjp):
+for _transform in (grad, value_and_grad, jacfwd, jacrev, hessian, hvp, jvp, vjp, vmap, batched_jacobian):
     # Read by normalization: calls to these inside differentiated code are evaluated while compiling.
     _transform.__tangent2_transform__ = _transform.__name__
 

@@ -15,14 +15,15 @@ import gast
 import numpy as np
 
 from tangent2 import codegen, config, ir
-from tangent2.errors import NonDifferentiableInput, TangentError
+from tangent2.errors import NonDifferentiableInput, ShapeMismatch, TangentError
 from tangent2.frontend.activity import analyze
 from tangent2.frontend.normalize import StaticDict, StaticSeq, check_signature, normalize, parsed
 from tangent2.frontend.parse import parse
 from tangent2.frontend.resolve import resolve
 from tangent2.rules import registry
 from tangent2.transforms.forward import forward
-from tangent2.transforms.nested import hvp_wrapper, jacobian_wrapper
+from tangent2.transforms.nested import batched_jacobian_wrapper, hvp_wrapper, jacobian_wrapper
+from tangent2.transforms.vmap import example_expression, vmap_wrapper
 from tangent2.transforms.reverse import reverse
 from tangent2.transforms.simplify import simplify
 import tangent2.rules  # noqa: F401  (fills the rule tables)
@@ -72,8 +73,9 @@ class Derivative:
 
     __tangent2_derivative__ = True
 
-    def __init__(self, target, kind, wrt=0, has_aux=False, mode_switching=None):
+    def __init__(self, target, kind, wrt=0, has_aux=False, mode_switching=None, **options):
         self.target = target
+        self.options = options
         self.mode_switching = mode_switching
         self.kind = kind
         self.wrt = wrt
@@ -86,7 +88,8 @@ class Derivative:
     def __call__(self, *args):
         if self.kind == "hvp":
             args, v = args[:-1], args[-1]
-        args = complete_arguments(self.target, args)
+        if self.kind != "vmap":  # a batch loop calls its target as the user would
+            args = complete_arguments(self.target, args)
         plan = self._plan(args)
         leaves = _flatten_args(args)
         if self.kind == "grad" and not self.has_aux:
@@ -98,8 +101,11 @@ class Derivative:
             if self.kind == "grad":
                 return grads, value[1]
             return value, grads
-        if self.kind in ("jacfwd", "jacrev"):
+        if self.kind in ("jacfwd", "jacrev", "batched_jacobian"):
             return plan.function(*leaves)
+        if self.kind == "vmap":
+            plan.check_batch_sizes(leaves)
+            return plan.unflatten_output(plan.function(*leaves))
         if self.kind == "hvp":
             return _cast_like(plan.function(*leaves, v), args[plan.wrt_positions[0]])
         raise TangentError(f"call {self.kind} derivatives through tangent2.{self.kind}")
@@ -187,6 +193,13 @@ def _calling_wrapper(derivative, inner):
     return cached
 
 
+def _user_function(target):
+    """The function whose parameters a user passes to ``target`` (a Derivative takes its target's)."""
+    while isinstance(target, Derivative) and target.kind != "hvp":
+        target = target.target
+    return python_function(target)
+
+
 def complete_arguments(target, args):
     """``args`` with the defaults of the trailing parameters filled in."""
     function = python_function(target)
@@ -207,7 +220,10 @@ class _Plan:
 
     def __init__(self, derivative, args, scalars):
         kind = derivative.kind
-        function = target_function(derivative.target, args, scalars)
+        if kind == "vmap":
+            function = _user_function(derivative.target)
+        else:
+            function = target_function(derivative.target, args, scalars)
         node = parsed(function)
         check_signature(node)
         params = [a.id for a in node.args.args]
@@ -220,13 +236,17 @@ class _Plan:
             self.arg_structures.append(structure)
             if structure is not None:
                 arg_trees[name] = structure
+        self.kind = kind
+        self.has_aux = derivative.has_aux
+        if kind == "vmap":
+            self.function = codegen.emit(self._vmap(derivative, node, params, args))
+            self.source = self.function.__tangent2_source__
+            return
         self.wrt_positions = _wrt_positions(derivative.wrt, params, function)
         self.single_wrt = not isinstance(derivative.wrt, (tuple, list))
         for position in self.wrt_positions:
             _check_differentiable(args[position], params[position], function)
-        self.kind = kind
-        self.has_aux = derivative.has_aux
-        if kind in ("jacfwd", "jacrev", "hvp"):
+        if kind in ("jacfwd", "jacrev", "hvp", "batched_jacobian"):
             generated = self._wrapper(derivative, function, node, params, args, scalars)
             self.output = None
         else:
@@ -272,10 +292,57 @@ class _Plan:
             gradient = Derivative(derivative.target, "grad", position)
             grad_jvp = Derivative(gradient, "jvp", position)._plan(args + (1.0,), specialize).function
             return hvp_wrapper(f"{node.name}_hvp", leaves, grad_jvp)
-        inner_kind = "jvp" if self.kind == "jacfwd" else "pullback"
-        inner = Derivative(derivative.target, inner_kind, position)._plan(args, specialize).function
+        forward = self.kind == "jacfwd" or self.kind == "batched_jacobian" and \
+            derivative.options.get("mode", "forward") == "forward"
+        inner = Derivative(derivative.target, "jvp" if forward else "pullback", position)._plan(args, specialize)
         primal = Derivative(derivative.target, "primal", position)._plan(args, specialize).function
-        return jacobian_wrapper(self.kind, f"{node.name}_{self.kind}", leaves, x, primal, inner)
+        if self.kind == "batched_jacobian":
+            return batched_jacobian_wrapper("forward" if forward else "reverse", f"{node.name}_batched_jacobian",
+                                            leaves, x, primal, inner.function)
+        return jacobian_wrapper(self.kind, f"{node.name}_{self.kind}", leaves, x, primal, inner.function)
+
+    def _vmap(self, derivative, node, params, args):
+        """Normalize a generated batch loop around the target (see transforms/vmap.py)."""
+        leaf_names = [leaf for name, structure in zip(params, self.arg_structures)
+                      for leaf in _param_leaves(name, structure)]
+        self.leaf_axes = _leaf_axes(derivative.options.get("in_axes", 0), args, params)
+        if all(axis is None for axis in self.leaf_axes):
+            raise TangentError("vmap needs at least one batched argument (in_axes are all None)")
+        self.leaf_names = leaf_names
+        namespace = {}
+        leaves = iter(zip(leaf_names, self.leaf_axes))
+        templates = [_example_text(structure, name, leaves, namespace) for name, structure in
+                     zip(params, self.arg_structures)]
+
+        def call_args(index):
+            return ", ".join(t.format(i=index) for t in templates)
+
+        probe_text = f"def probe({', '.join(leaf_names)}):\n    return TARGET({call_args('0')})\n"
+        probe = gast.parse(probe_text).body[0]
+        probe.namespace = dict(namespace, TARGET=derivative.target)
+        probe.filename = None
+        probe.source_lines = {}
+        self.output = normalize(probe).output
+        paths = _output_paths(self.output, "_out")
+        out_axes = _output_axes(derivative.options.get("out_axes", 0), self.output, len(paths))
+        wrapper = vmap_wrapper(f"{node.name}_vmap", leaf_names, self.leaf_axes, call_args, paths, out_axes,
+                               derivative.target)
+        wrapper.namespace.update(namespace)
+        wrapper.source_lines = {}
+        # Inner gradients are inlined rather than switched, so the loop compiles as one function.
+        return simplify(normalize(wrapper, mode_switching=False))
+
+    def check_batch_sizes(self, leaves):
+        sizes = {}
+        for name, axis, value in zip(self.leaf_names, self.leaf_axes, leaves):
+            if axis is not None:
+                if np.ndim(value) <= axis:
+                    raise ShapeMismatch(f"vmap: argument '{name}' has {np.ndim(value)} dimensions, so it has no "
+                                        f"axis {axis} to map over")
+                sizes[name] = np.shape(value)[axis]
+        if len(set(sizes.values())) > 1:
+            described = ", ".join(f"'{n}' has {s}" for n, s in sizes.items())
+            raise ShapeMismatch(f"vmap: inconsistent batch sizes along the mapped axes: {described}")
 
     def unflatten_grads(self, grads, args):
         """Rebuild the gradients into the structures of the ``wrt`` arguments, with their dtypes."""
@@ -291,7 +358,8 @@ class _Plan:
 
     def unflatten_output(self, value):
         if isinstance(self.output, (StaticSeq, StaticDict)):
-            return _rebuild(self.output, iter(value))
+            from tangent2.frontend.normalize import _leaves
+            return _rebuild(self.output, iter(value if len(_leaves(self.output)) != 1 else [value]))
         return value
 
 
@@ -372,6 +440,65 @@ def _rebuild(structure, leaves):
     if isinstance(structure, StaticDict):
         return {k: _rebuild(v, leaves) for k, v in zip(structure.keys, structure.values)}
     return next(leaves)
+
+
+def _leaf_axes(in_axes, args, params):
+    """The batch axis of every leaf of ``args`` (None: not batched), from an int, None, tuple or tree."""
+    if in_axes is None or isinstance(in_axes, int):
+        per_arg = [in_axes] * len(args)
+    elif isinstance(in_axes, (tuple, list)) and len(in_axes) == len(args):
+        per_arg = list(in_axes)
+    else:
+        raise TangentError(f"vmap: in_axes={in_axes!r} must be None, an int, or one entry per argument "
+                           f"({len(args)} arguments: {', '.join(params)})")
+    axes = []
+    for name, axis, value in zip(params, per_arg, args):
+        leaves = _flatten_value(value)
+        if axis is None or isinstance(axis, int):
+            spread = [axis] * len(leaves)
+        else:
+            spread = _flatten_value(axis) if _structure_key((axis,)) == _structure_key((value,)) else None
+            if spread is None:
+                raise TangentError(f"vmap: the in_axes entry for argument '{name}' must be None, an int, or a "
+                                   f"tree with the structure of the argument")
+        axes += [a if a is None or a >= 0 else a + np.ndim(leaf) for a, leaf in zip(spread, leaves)]
+    return axes
+
+
+def _example_text(structure, name, leaves, namespace):
+    """Source text of one example of an argument: leaves indexed by ``{i}`` where batched, trees rebuilt."""
+    if structure is None:
+        leaf, axis = next(leaves)
+        return example_expression(leaf, axis, "{i}")
+    if isinstance(structure, StaticDict):
+        items = [f"{k!r}: {_example_text(v, name, leaves, namespace)}" for k, v in
+                 zip(structure.keys, structure.values)]
+        return "{{" + ", ".join(items) + "}}"
+    items = [_example_text(v, name, leaves, namespace) for v in structure.items]
+    if hasattr(structure.kind, "_fields"):
+        label = f"_tree_{len(namespace)}"
+        namespace[label] = structure.kind
+        return f"{label}({', '.join(items)})"
+    if structure.kind is list:
+        return "[" + ", ".join(items) + "]"
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def _output_paths(output, base):
+    if isinstance(output, StaticSeq):
+        return [p for i, item in enumerate(output.items) for p in _output_paths(item, f"{base}[{i}]")]
+    if isinstance(output, StaticDict):
+        return [p for k, v in zip(output.keys, output.values) for p in _output_paths(v, f"{base}[{k!r}]")]
+    return [base]
+
+
+def _output_axes(out_axes, output, count):
+    if isinstance(out_axes, int):
+        return [out_axes] * count
+    if isinstance(out_axes, (tuple, list)) and isinstance(output, StaticSeq) and len(out_axes) == len(output.items):
+        from tangent2.frontend.normalize import _leaves
+        return [axis for axis, item in zip(out_axes, output.items) for _ in _leaves(item)]
+    raise TangentError(f"vmap: out_axes={out_axes!r} must be an int or one int per returned value")
 
 
 def _cast_like(gradient, value):

@@ -585,3 +585,23 @@ def basis_vector(x, i):
 def stop_gradient(x):
     """``x`` itself, seen by differentiation as a constant (its derivative is zero)."""
     return x
+
+
+def batch_buffer(value, n, axis):
+    """Zeros to stack ``n`` values like ``value`` along ``axis`` (the result of vmap)."""
+    shape = np.shape(value)
+    dtype = _float_dtype(np.asarray(value).dtype)
+    return np.zeros(shape[:axis] + (n,) + shape[axis:], dtype=dtype)
+
+
+def batched_basis(x, j):
+    """Zeros shaped like the batch ``x`` (batch, features) with ones in feature column ``j``."""
+    e = np.zeros(np.shape(x), dtype=_float_dtype(np.asarray(x).dtype))
+    e[:, j] = 1.0
+    return e
+
+
+def batched_jacobian_buffer(out, x):
+    """Zeros of shape (batch, out features, in features) for per-example Jacobians."""
+    dtype = np.result_type(_float_dtype(np.asarray(out).dtype), _float_dtype(np.asarray(x).dtype))
+    return np.zeros((np.shape(x)[0], np.shape(out)[1], np.shape(x)[1]), dtype=dtype)

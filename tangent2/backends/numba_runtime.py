@@ -23,10 +23,12 @@ tries its own implementation first; ours is used when Numba's refuses the
 call.  What stays unsupported is listed in docs/jit.md.
 """
 import itertools
+import operator
 import string
 
 import numpy as np
 from numba import types
+from numba.core import ir, rewrites
 from numba.core.errors import TypingError
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
@@ -310,7 +312,7 @@ def _saved(value):
 
 
 def _as_dtype_fn(x, dtype):
-    """``x`` as an array of ``dtype`` (no copy when it already is one)."""
+    """``x`` as an array of ``dtype`` (no copy when it already is one), ready for BLAS (contiguous)."""
     return np.asarray(x, dtype=dtype)
 
 
@@ -319,7 +321,9 @@ def _as_dtype_impl(x, dtype):
     target = _static_dtype(dtype)
     if _is_array(x):
         if as_dtype(x.dtype) == np.dtype(target):
-            return lambda x, dtype: x
+            if x.layout in "CF":
+                return lambda x, dtype: x
+            return lambda x, dtype: np.ascontiguousarray(x)
         return lambda x, dtype: x.astype(dtype)
     return lambda x, dtype: dtype(x)
 
@@ -585,15 +589,15 @@ _SCALAR_CASES_B = {k: "rt.unbroadcast(ct * a, b)" for k in _SCALAR_CASES}
 
 @overload(rt.dot_vjp_a)
 def _dot_vjp_a(ct, a, b):
-    table = dict(_SCALAR_CASES, **{(1, 1): "ct * b", (2, 1): "np.outer(ct, b)", (1, 2): "np.dot(b, ct)",
-                                   (2, 2): "np.dot(ct, b.T)"})
+    table = {**_SCALAR_CASES, **{(1, 1): "ct * b", (2, 1): "np.outer(ct, b)", (1, 2): "np.dot(b, ct)",
+                                   (2, 2): "np.dot(ct, b.T)"}}
     return _products(ct, a, b, table, "dot_vjp_a")
 
 
 @overload(rt.dot_vjp_b)
 def _dot_vjp_b(ct, a, b):
-    table = dict(_SCALAR_CASES_B, **{(1, 1): "ct * a", (2, 1): "np.dot(a.T, ct)", (1, 2): "np.outer(a, ct)",
-                                     (2, 2): "np.dot(a.T, ct)"})
+    table = {**_SCALAR_CASES_B, **{(1, 1): "ct * a", (2, 1): "np.dot(a.T, ct)", (1, 2): "np.outer(a, ct)",
+                                     (2, 2): "np.dot(a.T, ct)"}}
     return _products(ct, a, b, table, "dot_vjp_b")
 
 
@@ -611,16 +615,85 @@ def _matmul_vjp_b(ct, a, b):
 
 @overload(rt.inner_vjp_a)
 def _inner_vjp_a(ct, a, b):
-    table = dict(_SCALAR_CASES, **{(1, 1): "ct * b", (2, 1): "np.outer(ct, b)", (1, 2): "np.dot(ct, b)",
-                                   (2, 2): "np.dot(ct, b)"})
+    table = {**_SCALAR_CASES, **{(1, 1): "ct * b", (2, 1): "np.outer(ct, b)", (1, 2): "np.dot(ct, b)",
+                                   (2, 2): "np.dot(ct, b)"}}
     return _products(ct, a, b, table, "inner_vjp_a")
 
 
 @overload(rt.inner_vjp_b)
 def _inner_vjp_b(ct, a, b):
-    table = dict(_SCALAR_CASES_B, **{(1, 1): "ct * a", (2, 1): "np.dot(ct, a)", (1, 2): "np.outer(ct, a)",
-                                     (2, 2): "np.dot(ct.T, a)"})
+    table = {**_SCALAR_CASES_B, **{(1, 1): "ct * a", (2, 1): "np.dot(ct, a)", (1, 2): "np.outer(ct, a)",
+                                     (2, 2): "np.dot(ct.T, a)"}}
     return _products(ct, a, b, table, "inner_vjp_b")
+
+
+def _matmul_typer(a, b):
+    """``a @ b`` for what Numba's own matmul refuses: mixed dtypes, non-contiguous operands, stacks of matrices."""
+    if not (_is_array(a) and _is_array(b)):
+        return None
+    na, nb = a.ndim, b.ndim
+    dtype = _result_float(a, b)
+    if na <= 2 and nb <= 2:
+        return _build("def impl(a, b):\n    return np.dot(_cast(a, _dtype), _cast(b, _dtype))\n",
+                      _cast=_as_dtype_fn, _dtype=dtype)
+    if (na, nb) in ((3, 3), (3, 2), (2, 3)):
+        a_item = "a[0 if a.shape[0] == 1 else i]" if na == 3 else "a"
+        b_item = "b[0 if b.shape[0] == 1 else i]" if nb == 3 else "b"
+        batch = "max(a.shape[0], b.shape[0])" if na == nb else ("a.shape[0]" if na == 3 else "b.shape[0]")
+        return _build("def impl(a, b):\n"
+                      "    A = _cast(a, _dtype)\n    B = _cast(b, _dtype)\n"
+                      f"    n = {batch}\n"
+                      "    out = np.empty((n, A.shape[-2], B.shape[-1]), _dtype)\n"
+                      "    for i in range(n):\n"
+                      f"        out[i] = np.dot(np.ascontiguousarray({a_item.replace('a', 'A', 1).replace('a.shape', 'A.shape')}), "
+                      f"np.ascontiguousarray({b_item.replace('b', 'B', 1).replace('b.shape', 'B.shape')}))\n"
+                      "    return out\n", _cast=_as_dtype_fn, _dtype=dtype)
+    raise TypingError(f"matmul of {na}-d and {nb}-d arrays is not supported by tangent2.jit (1-d, 2-d, "
+                      "and stacks of 2-d matrices are)")
+
+
+def matmul(a, b):
+    """``np.matmul`` as Numba compiles it: calls to ``np.matmul`` are redirected here (see _RedirectMatmul)."""
+    return np.matmul(a, b)
+
+
+overload(matmul)(_matmul_typer)
+overload(operator.matmul)(_matmul_typer)
+
+
+@rewrites.register_rewrite("before-inference")
+class _RedirectMatmul(rewrites.Rewrite):
+    """Send calls of ``np.matmul`` to :func:`matmul`.
+
+    Numba has no ``np.matmul``, and an overload of it cannot work: NumPy 2's
+    ``np.matmul`` is a ufunc, and Numba's array-expression rewrite would turn
+    a typed call of it into an *elementwise* loop.  So the name is replaced,
+    before typing, by a plain function with an overload (only references to
+    the ``np.matmul`` object itself are touched; ``@`` is left to Numba).
+    """
+
+    def match(self, func_ir, block, typemap, calltypes):
+        self.func_ir = func_ir
+        self.block = block
+        self.hits = []
+        for inst in block.find_insts(ir.Assign):
+            value = inst.value
+            if isinstance(value, (ir.Global, ir.FreeVar)) and value.value is np.matmul:
+                self.hits.append(inst)
+            elif isinstance(value, ir.Expr) and value.op == "getattr" and value.attr == "matmul":
+                try:
+                    definition = func_ir.get_definition(value.value)
+                except KeyError:
+                    continue
+                if isinstance(definition, (ir.Global, ir.FreeVar)) and definition.value is np:
+                    self.hits.append(inst)
+        return bool(self.hits)
+
+    def apply(self):
+        for inst in self.hits:
+            inst.value = ir.Global("tangent2_matmul", matmul, inst.loc)
+            self.func_ir._definitions[inst.target.name] = [inst.value]
+        return self.block
 
 
 @overload(rt.mat_outer)

@@ -929,7 +929,7 @@ class _Normalizer:
             args, vector = args[:-1], args[-1]
         everything = list(args) + list(extra)
         example = tuple(_example(a) for a in everything)
-        completed = derivatives.complete_arguments(derivative.target, example)
+        completed = example if kind == "vmap" else derivatives.complete_arguments(derivative.target, example)
         everything += [ir.const(default) for default in completed[len(example):]]
         if kind == "grad" and self.mode_switching and not derivative.has_aux and seed is None \
                 and isinstance(derivative.wrt, (int, str)) and not isinstance(args[_wrt_index(derivative, args)],
@@ -944,8 +944,10 @@ class _Normalizer:
         callee = parsed(plan.function)
         leaves = [self.materialize(leaf, frame, node) for leaf in leaves]
         result = self._inline_values(callee, None, leaves, {}, node, frame, False, plan.function)
-        if kind in ("jacfwd", "jacrev", "hvp"):
+        if kind in ("jacfwd", "jacrev", "hvp", "batched_jacobian"):
             return result
+        if kind == "vmap":
+            return _restructure(plan.output, _leaves(result))
         if kind == "jvp":
             return StaticSeq([_restructure(plan.output, _leaves(result.items[0])),
                               _restructure(plan.output, _leaves(result.items[1]))])
@@ -1098,6 +1100,7 @@ def _constant(self, arg, frame, node):
 _TRANSFORM_PARAMS = {
     "grad": ("f", "wrt"), "value_and_grad": ("f", "wrt"), "jacfwd": ("f", "wrt"), "jacrev": ("f", "wrt"),
     "hessian": ("f", "wrt"), "hvp": ("f", "wrt"), "jvp": ("f",), "vjp": ("f",),
+    "vmap": ("f", "in_axes", "out_axes"), "batched_jacobian": ("f", "mode", "wrt"),
 }
 
 

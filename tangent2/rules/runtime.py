@@ -313,7 +313,8 @@ zero_derivative(
     zeros_like, runtime.reduced_size, runtime.extremum_weights, runtime.inverse_axes,
     runtime.max_weight, runtime.min_weight, runtime.fmax_weight, runtime.fmin_weight,
     runtime.clip_below, runtime.clip_above, runtime.norm_order,
-    runtime.jacobian_buffer, runtime.basis_vector, runtime.stop_gradient,
+    runtime.jacobian_buffer, runtime.basis_vector, runtime.stop_gradient, runtime.batch_buffer,
+    runtime.batched_basis, runtime.batched_jacobian_buffer,
 )
 
 

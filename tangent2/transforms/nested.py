@@ -32,6 +32,28 @@ def {name}(PARAMS):
     return np.reshape(_rows, np.shape(_out) + np.shape({x}))
 '''
 
+_BATCHED_FORWARD = '''
+def {name}(PARAMS):
+    _out = PRIMAL(ARGS)
+    _jacobian = batched_jacobian_buffer(_out, {x})
+    for _j in range(np.shape({x})[1]):
+        _direction = batched_basis({x}, _j)
+        _value, _tangent = JVP(ARGS, _direction)
+        _jacobian[:, :, _j] = _tangent
+    return _jacobian
+'''
+
+_BATCHED_REVERSE = '''
+def {name}(PARAMS):
+    _out = PRIMAL(ARGS)
+    _jacobian = batched_jacobian_buffer(_out, {x})
+    for _j in range(np.shape(_out)[1]):
+        _cotangent = batched_basis(_out, _j)
+        _gradient = PULLBACK(ARGS, _cotangent)
+        _jacobian[:, _j, :] = _gradient
+    return _jacobian
+'''
+
 _HVP = '''
 def {name}(PARAMS, _v):
     _gradient, _hv = GRAD_JVP(ARGS, 1.0, _v)
@@ -50,6 +72,18 @@ def jacobian_wrapper(kind, name, params, x, primal, inner):
     text = _fill(template, name, params, x)
     namespace = {"PRIMAL": primal, "JVP": inner, "PULLBACK": inner}
     return _function(text, namespace, primal, inner)
+
+
+def batched_jacobian_wrapper(mode, name, params, x, primal, inner):
+    """Per-example Jacobians (batch, out, in) of a function mapping (batch, in) to (batch, out).
+
+    Examples must not interact (no batch statistics): one forward pass per
+    input feature (``mode="forward"``) or one reverse pass per output feature
+    (``"reverse"``) then serves every example at once.
+    """
+    template = _BATCHED_FORWARD if mode == "forward" else _BATCHED_REVERSE
+    text = _fill(template, name, params, x)
+    return _function(text, {"PRIMAL": primal, "JVP": inner, "PULLBACK": inner}, primal, inner)
 
 
 def hvp_wrapper(name, params, grad_jvp):
@@ -71,7 +105,9 @@ def _function(text, namespace, *inner_functions):
         if isinstance(child, gast.Name) and child.id in replacements:
             child.id = replacements[child.id]
     node.namespace = {_name(f): f for f in inner_functions}
-    node.namespace.update(np=np, jacobian_buffer=runtime.jacobian_buffer, basis_vector=runtime.basis_vector)
+    node.namespace.update(np=np, jacobian_buffer=runtime.jacobian_buffer, basis_vector=runtime.basis_vector,
+                          batched_jacobian_buffer=runtime.batched_jacobian_buffer,
+                          batched_basis=runtime.batched_basis)
     node.filename = None
     return node
 
