@@ -49,7 +49,7 @@ def vjp(f, *primals, has_aux=False):
     d = Derivative(f, "vjp", wrt, has_aux)
     plan = d._plan(derivative.complete_arguments(f, primals))
     leaves = derivative._flatten_args(derivative.complete_arguments(f, primals))
-    out = python_function(f)(*primals)
+    out = python_function(f)(*_copies(primals))  # the function may write into its arguments
     value = out[0] if has_aux else out
 
     def pullback(cotangent):
@@ -180,6 +180,18 @@ def _has_float_leaves(value):
     return bool(leaves) and all(
         isinstance(leaf, (float, np.floating, complex, np.complexfloating)) or
         (isinstance(leaf, np.ndarray) and np.issubdtype(leaf.dtype, np.inexact)) for leaf in leaves)
+
+
+def _copies(value):
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, tuple) and hasattr(type(value), "_fields"):
+        return type(value)(*[_copies(v) for v in value])
+    if isinstance(value, (tuple, list)):
+        return type(value)(_copies(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _copies(v) for k, v in value.items()}
+    return value
 
 
 def _zeros_tree(value):

@@ -220,3 +220,38 @@ def test_mismatched_tangent_and_cotangent_shapes():
     out, pullback = tg.vjp(f, np.ones(3))
     with pytest.raises(ShapeMismatch, match="cotangent"):
         pullback(np.ones(4))
+
+
+def writes_into_a_view(x):
+    row = x[0]
+    row[1] = 5.0
+    return np.sum(x)
+
+
+def writes_into_a_reassigned_alias(x):
+    y = x.copy()
+    z = y
+    z[0] = 2.0
+    z = np.zeros(3)
+    return np.sum(y) + np.sum(z)
+
+
+def writes_into_a_loop_row(x):
+    total = 0.0
+    for row in x:
+        row[0] = 1.0
+        total = total + np.sum(row)
+    return total
+
+
+@pytest.mark.parametrize("function, text", [
+    (writes_into_a_view, "row = x[0]"),
+    (writes_into_a_reassigned_alias, "z = y"),
+    (writes_into_a_loop_row, "for row in x"),
+])
+def test_writes_tangent2_cannot_follow_through_aliases_are_rejected(function, text):
+    with pytest.raises(UnsupportedSyntax) as info:
+        tg.grad(function)(np.ones((2, 3)) if function is not writes_into_a_reassigned_alias else np.ones(3))
+    message = str(info.value)
+    assert "copy" in message
+    assert f"line {line_of(function, text)}" in message

@@ -6,6 +6,7 @@ gradient):
   * ``test_reverse``: ``tangent2.grad`` (scalar outputs) or the ``vjp`` pullback
     of a random cotangent (other outputs) against central finite differences,
     plus dtypes (float32 in, float32 out) and the caller's arguments untouched;
+  * ``test_value_and_grad``: its value is ``f``'s, its gradient the finite one;
   * ``test_forward``: ``tangent2.jvp`` along a random direction against
     ``numerical_jvp``;
   * ``test_forward_reverse_agree``: ``<ct, J v>`` from ``jvp`` equals
@@ -14,9 +15,10 @@ gradient):
     first against finite differences (so the formula itself is right), then
     against reverse and forward mode.
 
-Cases that fail because of a tangent2 bug stay in the table, marked
-``xfail(strict=True)`` for the failing test(s) only (``xfail={mode: reason}``,
-modes "rev", "fwd", "agree", "hand_rev", "hand_fwd", or "all").
+Every case that once exposed a tangent2 bug (continue dropped, early returns
+ignored, values popped before value_and_grad returned them, nested loops
+sharing a stack, writes through an alias, vjp mutating its arguments) stays
+in the table as a regression test.
 
 To add a case: write the function in ``torture_functions.py`` and one
 ``case(...)`` line below.
@@ -48,14 +50,13 @@ def N(*shape, dtype=np.float64):
 
 
 class Case:
-    def __init__(self, f, args, wrt=0, hand=None, has_aux=False, xfail=None, id=None, hand_jvp=None):
+    def __init__(self, f, args, wrt=0, hand=None, has_aux=False, id=None, hand_jvp=None):
         self.f = f
         self.args = tuple(args)
         self.wrt = wrt
         self.hand = hand              # hand(*args) -> gradient, same structure as tangent2.grad(f, wrt)
         self.hand_jvp = hand_jvp      # hand_jvp(args, tangents) -> output tangent (non-scalar outputs)
         self.has_aux = has_aux
-        self.xfail = dict(xfail or {})
         self.id = id or f.__name__
 
     # ---- helpers
@@ -74,9 +75,16 @@ class Case:
         return tuple(pos) if isinstance(self.wrt, tuple) else pos[0]
 
     def value_fn(self):
+        """The (value part of the) function, called on copies of its arguments.
+
+        Copies, because some functions assign into their arguments, and
+        tangent2.testing.numerical_grad evaluates f on the very arrays it then
+        perturbs (see test_numerical_grad_of_a_function_mutating_its_argument).
+        """
+        f = self.f
         if self.has_aux:
-            return lambda *a: self.f(*a)[0]
-        return self.f
+            return lambda *a: f(*copy.deepcopy(a))[0]
+        return lambda *a: f(*copy.deepcopy(a))
 
     def fresh_args(self):
         return copy.deepcopy(self.args)
@@ -277,7 +285,7 @@ add(case(T.stack_listcomp, N(3), hand=lambda x: 10 * x))
 add(case(T.stack_tuple, N(3), N(3), wrt=(0, 1), hand=lambda a, b: (np.cos(a), 2 * np.cos(2 * b))))
 add(case(T.sum_genexp_over_list, [N(2), N(3), N(2, 2)],
          hand=lambda p: [2 * (1 - np.tanh(q) ** 2) for q in p]))
-add(case(T.sum_genexp_zip, N(3), N(3), wrt=(0, 1), hand=lambda a, b: (b, a)))
+add(case(T.sum_genexp_zip, (N(3), N(2)), (N(3), N(2)), wrt=(0, 1), hand=lambda a, b: (b, a)))
 
 # ---- array methods and attributes
 
@@ -427,9 +435,76 @@ add(case(T.multi_outer, N(3), N(2), wrt=(0, 1),
 add(case(T.multi_loop_tuple, U(0.2, 0.8)))
 add(case(T.multi_loop_tuple, U(-1, 1, 3), id="multi_loop_tuple_array"))
 
+# ---- more torture
+
+
+def _swap_elements_hand(x):
+    return np.array([2.0, 1.0, 3.0])
+
+
+def _alias_then_mutate_hand(x):
+    g = 2 * x.copy()
+    g[0] = 50 * x[0]
+    return g
+
+
+def _subscript_ij_nested_hand(X):
+    a, b, c, d = X[0, 0], X[0, 1], X[1, 0], X[1, 1]
+    y00, y01, y10, y11 = a * a + a, b * c + a, c * b + d, d * d + d
+    return np.array([[2 * y00 * (2 * a + 1) + 2 * y01, 2 * y01 * c + 2 * y10 * c],
+                     [2 * y01 * b + 2 * y10 * b, 2 * y10 + 2 * y11 * (2 * d + 1)]])
+
+
+def _aug_subscript_into_arg_loop_hand(x):
+    # y = L x with L lower triangular, L[i, j] = 0.5 ** (i - j); f = |y|^2
+    n = len(x)
+    i, j = np.indices((n, n))
+    L = np.where(i >= j, 0.5 ** (i - j), 0.0)
+    return 2 * L.T @ (L @ x)
+
+
+add(case(T.global_constant, N(3), hand=lambda x: 2 * T.SCALE * x))
+add(case(T.swap_elements, N(3), hand=_swap_elements_hand))
+add(case(T.alias_then_mutate, N(3), hand=_alias_then_mutate_hand))
+add(case(T.while_with_continue, U(0.2, 0.6)))
+add(case(T.return_in_elif, 3.0, hand=lambda x: 1.0, id="return_in_elif_high"))
+add(case(T.return_in_elif, 0.8, hand=lambda x: 3 * x ** 2, id="return_in_elif_mid"))
+add(case(T.return_in_elif, -0.8, hand=lambda x: -1.0, id="return_in_elif_low"))
+add(case(T.nested_branches_in_loop, 0.9))  # y: .9 -> .63 -> 1.53 -> 1.071 -> 1.971
+add(case(T.subscript_ij_assign_nested, N(2, 2), hand=_subscript_ij_nested_hand))
+add(case(T.aug_subscript_into_arg_loop, N(4), hand=_aug_subscript_into_arg_loop_hand))
+add(case(T.lambda_in_loop, U(0.2, 0.5)))
+add(case(T.closure_over_loop_variable, U(0.5, 1.5), hand=lambda x: 1 + 2 * x + 3 * x ** 2))
+add(case(T.tuple_return_in_loop, U(0.2, 0.8)))
+add(case(T.reshape_minus_one_matmul, N(6),
+         hand=lambda x: np.broadcast_to(2 * x.reshape(2, 3).sum(axis=0), (2, 3)).reshape(6)))
+add(case(T.where_scalar_branches, _AWAY.copy(), hand=lambda x: 2 * np.where(x > 0, x, 0.01 * x)))
+add(case(T.loop_over_matrix_rows_overwrite, N(3, 3) * 0.5))
+
+
+def _column_assign_loop_hand(X):
+    # Step i writes column i, then subtracts 0.5 X[i] from row i.  Y[r, c] keeps the
+    # subtraction only when row r is done at or after column c (r >= c).
+    r, c = np.indices(X.shape)
+    factor = (c + 1) - 0.5 * (r >= c)
+    return 2 * factor ** 2 * X
+
+
+add(case(T.column_assign_loop, N(3, 3), hand=_column_assign_loop_hand))
+add(case(T.normalize_loop, U(0.5, 1.5, 3)))
+add(case(T.len_range_loop, N(4), hand=lambda x: 2 * x * np.arange(1, 5)))
+add(case(T.builtins_minmax_abs, 0.9, 0.5, wrt=(0, 1),  # x*x=.81 > y; x > y; x - 2y = -0.1 < 0
+         hand=lambda x, y: (2 * x + y * -1.0 + 0.5 / np.sqrt(x), 0.0 + (-(x - 2 * y)) + y * 2.0)))
+add(case(T.chained_comparison, 0.6, hand=lambda x: (2 * x + x ** 2) * np.exp(x), id="chained_comparison_in"))
+add(case(T.chained_comparison, 1.4, hand=lambda x: (1 + x) * np.exp(x), id="chained_comparison_out"))
+
+
+# ============================================================== known tangent2 bugs
+# (reason, test modes that fail, case ids).  Each entry is one suspected cause;
+# the minimal reproducer is in the reason or in the first case listed.
+
 
 # ============================================================== machinery
-ALL_MODES = ("rev", "fwd", "agree", "hand_rev", "hand_fwd")
 
 
 def _params(mode, predicate=lambda c: True):
@@ -437,9 +512,7 @@ def _params(mode, predicate=lambda c: True):
     for c in CASES:
         if not predicate(c):
             continue
-        reason = c.xfail.get(mode) or c.xfail.get("all")
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-        out.append(pytest.param(c, id=c.id, marks=marks))
+        out.append(pytest.param(c, id=c.id))
     return out
 
 
@@ -535,10 +608,6 @@ def test_reverse(c):
         assert_tree_close(grads, expected, rtol, atol, "grad vs finite differences")
         for g, i in zip(as_tuple(c, grads), c.positions()):
             assert_dtypes_match(g, c.args[i], "grad")
-        # value_and_grad agrees with the value and with grad
-        value, grads2 = tangent2.value_and_grad(c.f, c.wrt, has_aux=c.has_aux)(*c.fresh_args())
-        assert_tree_close(value, c.f(*c.fresh_args()), 1e-12, 1e-12, "value_and_grad value")
-        assert_tree_close(grads2, grads, 1e-12, 1e-12, "value_and_grad grads")
     else:
         rng = c.rng("ct")
         if c.has_aux:
@@ -555,6 +624,18 @@ def test_reverse(c):
             expected = numerical_grad(lambda *a: inner(ct, f(*a)), c.fresh_args(), i)
             assert_tree_close(cts[i], expected, rtol, atol, f"pullback for argument {i}")
             assert_dtypes_match(cts[i], c.args[i], "pullback")
+
+
+@pytest.mark.parametrize("c", _params("vg", is_scalar_output))
+def test_value_and_grad(c):
+    """value_and_grad returns f's value and the same gradient as grad."""
+    rtol, atol = _tol(c)
+    args = c.fresh_args()
+    value, grads = tangent2.value_and_grad(c.f, c.wrt, has_aux=c.has_aux)(*args)
+    assert_unchanged(c.args, args)
+    assert_tree_close(value, c.f(*c.fresh_args()), 1e-12, 1e-12, "value_and_grad value")
+    expected = numerical_grad(c.value_fn(), c.fresh_args(), c.numeric_wrt())
+    assert_tree_close(grads, expected, rtol, atol, "value_and_grad gradient vs finite differences")
 
 
 @pytest.mark.parametrize("c", _params("fwd"))
@@ -605,7 +686,7 @@ _has_any_hand = lambda c: c.hand is not None or c.hand_jvp is not None  # noqa: 
 
 @pytest.mark.parametrize("c", [pytest.param(c, id=c.id) for c in CASES if c.hand is not None])
 def test_hand_formula_matches_finite_differences(c):
-    """Checks the test itself: the hand-derived gradient is right (never xfail)."""
+    """Checks the test itself: the hand-derived gradient is right."""
     expected = numerical_grad(c.value_fn(), c.fresh_args(), c.numeric_wrt())
     rtol, atol = _tol(c)
     assert_tree_close(c.hand(*c.fresh_args()), expected, max(rtol, 1e-5), max(atol, 1e-6), "hand formula")
@@ -641,11 +722,18 @@ def test_hand_forward(c):
 
 
 # ------------------------------------------------------ specific properties
-MUTATING = [T.assign_into_arg, T.assign_into_arg_loop, T.aug_assign_into_arg]
+MUTATING = [T.assign_into_arg, T.assign_into_arg_loop, T.aug_assign_into_arg, T.aug_subscript_into_arg_loop]
 
 
-@pytest.mark.parametrize("f", MUTATING, ids=lambda f: f.__name__)
-@pytest.mark.parametrize("how", ["grad", "value_and_grad", "jvp", "vjp"])
+def _mutation_params():
+    out = []
+    for how in ["grad", "value_and_grad", "jvp", "vjp"]:
+        for f in MUTATING:
+            out.append(pytest.param(f, how, id=f"{how}-{f.__name__}"))
+    return out
+
+
+@pytest.mark.parametrize("f, how", _mutation_params())
 def test_assignment_into_argument_leaves_caller_array_alone(f, how):
     c = next(c for c in CASES if c.f is f)
     x = c.fresh_args()[0]
@@ -680,3 +768,8 @@ def test_reverse_source_uses_stacks_only_for_loops(f, args, expect_stack):
     d = tangent2.grad(f)
     d(*args)
     assert ("_stack" in d.source) == expect_stack, d.source
+
+
+def test_numerical_grad_of_a_function_mutating_its_argument():
+    x = np.array([0.5, 0.3, 0.2, 0.1])
+    np.testing.assert_allclose(numerical_grad(T.assign_into_arg, (x,)), _assign_into_arg_hand(x), rtol=1e-6)

@@ -535,8 +535,8 @@ def sum_genexp_over_list(params):
     return sum(np.sum(np.tanh(p)) for p in params) * 2.0
 
 
-def sum_genexp_zip(a, b):
-    return sum(x * y for x, y in zip(a, b))
+def sum_genexp_zip(ws, xs):
+    return sum(np.sum(w * x) for w, x in zip(ws, xs))
 
 
 # -------------------------------------------------------- array methods and attributes
@@ -825,3 +825,148 @@ def multi_loop_tuple(x):
     for i in range(3):
         a, b = a * np.cos(b), b + np.sin(a)
     return a, b
+
+
+# ------------------------------------------------------------- more torture
+SCALE = np.array([1.0, 2.0, 3.0])
+
+
+def global_constant(x):
+    return np.sum(SCALE * x ** 2)
+
+
+def swap_elements(x):
+    y = x.copy()
+    y[0], y[1] = y[1], y[0]
+    return np.sum(y * np.arange(1.0, 4.0))
+
+
+def alias_then_mutate(x):
+    y = x.copy()
+    z = y
+    z[0] = z[0] * 5.0
+    return np.sum(y ** 2)
+
+
+def while_with_continue(x):
+    y = x
+    k = 0
+    while k < 5:
+        k += 1
+        if k == 3:
+            continue
+        y = y * np.cos(y) + x
+    return y
+
+
+def return_in_elif(x):
+    if x > 2.0:
+        return x
+    elif x > 0.0:
+        return x ** 3
+    else:
+        return -x
+    return 0.0
+
+
+def nested_branches_in_loop(x):
+    y = x
+    for i in range(4):
+        if y > 0.5:
+            if i % 2 == 0:
+                y = y * 0.7
+            else:
+                y = y + x
+        else:
+            y = y * y + 0.6
+    return y
+
+
+def subscript_ij_assign_nested(X):
+    Y = np.zeros((2, 2))
+    for i in range(2):
+        for j in range(2):
+            Y[i, j] = X[i, j] * X[j, i] + X[i, i]
+    return np.sum(Y ** 2)
+
+
+def aug_subscript_into_arg_loop(x):
+    for i in range(1, x.shape[0]):
+        x[i] += x[i - 1] * 0.5
+    return np.sum(x ** 2)
+
+
+def lambda_in_loop(x):
+    y = x
+    for i in range(3):
+        f = lambda t: t * np.cos(t) + i  # noqa: E731
+        y = f(y)
+    return y
+
+
+def closure_over_loop_variable(x):
+    total = 0.0
+    for k in range(3):
+        def term(z):
+            return z ** (k + 1)
+        total = total + term(x)
+    return total
+
+
+def tuple_return_in_loop(x):
+    a = x
+    b = 1.0
+    for i in range(3):
+        a, b = helper_sincos(a * b)
+    return a + b
+
+
+def reshape_minus_one_matmul(x):
+    M = x.reshape(2, -1)
+    return np.sum(M @ M.T)
+
+
+def where_scalar_branches(x):
+    return np.sum(np.where(x > 0.0, x, 0.1 * x) ** 2)
+
+
+def loop_over_matrix_rows_overwrite(X):
+    h = np.zeros(3)
+    for row in X:
+        h = np.tanh(h + row)
+    return np.sum(h)
+
+
+def column_assign_loop(X):
+    Y = np.zeros((3, 3))
+    for i in range(3):
+        Y[:, i] = X[:, i] * (i + 1)
+        Y[i] -= 0.5 * X[i]
+    return np.sum(Y ** 2)
+
+
+def normalize_loop(x):
+    y = x * 1.0
+    for i in range(3):
+        y = y * y
+        y /= np.sum(y)
+    return y[0] + 2.0 * y[1]
+
+
+def len_range_loop(x):
+    s = 0.0
+    for i in range(len(x)):
+        s = s + x[i] ** 2 * (i + 1)
+    return s
+
+
+def builtins_minmax_abs(x, y):
+    return max(x * x, y) + min(x, y) * abs(x - 2.0 * y) + float(x) ** 0.5
+
+
+def chained_comparison(x):
+    if 0.0 < x < 1.0:
+        y = x ** 2
+    else:
+        y = x
+    return y * np.exp(x)

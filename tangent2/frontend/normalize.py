@@ -139,6 +139,114 @@ def normalize(node, arg_trees=None, mode_switching=True):
     return _Normalizer(node, mode_switching).run(arg_trees or {})
 
 
+# Calls that may return a view of their first argument (writing into the result writes into it).
+_VIEWS = {"transpose", "reshape", "ravel", "squeeze", "expand_dims", "swapaxes", "moveaxis", "broadcast_to",
+          "asarray", "diagonal", "T", "real", "imag", "flat", "view"}
+
+
+def resolve_aliases(node):
+    """Make writes through a second name for an array exact, or reject them.
+
+    ``z = y`` followed by ``z[i] = v`` writes into ``y`` as well.  When both
+    names are assigned once, ``z`` is renamed ``y``; otherwise, and for
+    writes into views (slices, ``.T``, ``reshape``, loop rows), tangent2 would
+    track the two names separately and differentiate wrongly, so it raises
+    UnsupportedSyntax asking for a ``.copy()``.
+    """
+    if getattr(node.source_function, "__module__", None) == "tangent2.generated" \
+            if hasattr(node, "source_function") else False:
+        return node  # generated code copies before it writes
+    written = _written_names(node)
+    if not written:
+        return node
+    counts = _assignment_counts(node)
+    renames = {}
+    for child in gast.walk(node):
+        if isinstance(child, gast.Assign) and len(child.targets) == 1 and isinstance(child.targets[0], gast.Name):
+            target, value = child.targets[0].id, child.value
+            if isinstance(value, gast.Name) and (target in written or value.id in written):
+                if counts.get(target, 0) == 1 and counts.get(value.id, 0) <= 1:
+                    renames[target] = value.id
+                    continue
+                raise UnsupportedSyntax(
+                    f"'{target}' and '{value.id}' name the same array, which is written into, and one of them is "
+                    f"assigned again: tangent2 cannot follow the aliasing; write {target} = {value.id}.copy()",
+                    location(node, child))
+            if target in written and _is_view(value):
+                raise UnsupportedSyntax(
+                    f"'{target}' may be a view of another array (a slice, .T, reshape, ...), and it is written "
+                    f"into: tangent2 would differentiate the two separately; take a copy first "
+                    f"({target} = ....copy())", location(node, child))
+        elif isinstance(child, gast.For) and isinstance(child.target, gast.Name) and child.target.id in written \
+                and not _is_range(child.iter):
+            raise UnsupportedSyntax(f"'{child.target.id}' is a row of the array being iterated over and it is "
+                                    f"written into; copy it first ({child.target.id} = {child.target.id}.copy())",
+                                    location(node, child))
+    if not renames:
+        return node
+    import copy as copying
+    renamed = copying.deepcopy(node, {id(v): v for k, v in vars(node).items() if k not in gast.FunctionDef._fields})
+
+    def final(name):
+        while name in renames:
+            name = renames[name]
+        return name
+
+    class Rename(gast.NodeTransformer):
+        def visit_Assign(self, assign):
+            self.generic_visit(assign)
+            target = assign.targets[0]
+            if isinstance(target, gast.Name) and isinstance(assign.value, gast.Name) \
+                    and final(target.id) == assign.value.id:
+                return None  # the alias itself
+            return assign
+
+        def visit_Name(self, name):
+            if name.id in renames:
+                name.id = final(name.id)
+            return name
+
+    return Rename().visit(renamed)
+
+
+def _written_names(node):
+    names = set()
+    for child in gast.walk(node):
+        targets = child.targets if isinstance(child, gast.Assign) else [child.target] \
+            if isinstance(child, (gast.AugAssign, gast.AnnAssign)) else []
+        for target in targets:
+            if isinstance(target, gast.Subscript):
+                while isinstance(target, gast.Subscript):
+                    target = target.value
+                if isinstance(target, gast.Name):
+                    names.add(target.id)
+    return names
+
+
+def _assignment_counts(node):
+    counts = {a.id: 1 for a in node.args.args}
+    for child in gast.walk(node):
+        if isinstance(child, gast.Name) and isinstance(child.ctx, gast.Store):
+            counts[child.id] = counts.get(child.id, 0) + 1
+    return counts
+
+
+def _is_view(value):
+    if isinstance(value, gast.Subscript):
+        return True
+    if isinstance(value, gast.Attribute):
+        return value.attr in _VIEWS
+    if isinstance(value, gast.Call):
+        func = value.func
+        return isinstance(func, gast.Attribute) and func.attr in _VIEWS or \
+            isinstance(func, gast.Name) and func.id in _VIEWS
+    return False
+
+
+def _is_range(iterable):
+    return isinstance(iterable, gast.Call) and isinstance(iterable.func, gast.Name) and iterable.func.id == "range"
+
+
 def check_signature(node):
     """Raise UnsupportedSyntax for parameters tangent2 cannot bind (*args, **kwargs, ...)."""
     args = node.args
@@ -161,7 +269,7 @@ class _Normalizer:
 
     # ----------------------------------------------------------------- driver
     def run(self, arg_trees):
-        node = self.root
+        node = self.root = resolve_aliases(self.root)
         self._check_arguments(node)
         frame = Frame(node, node.namespace)
         params = []
@@ -880,6 +988,8 @@ class _Normalizer:
         if key in self.inlining:
             raise self.error(f"recursive call to {name}() is not supported", call_node, frame)
         self._check_arguments(callee)
+        if not closure:
+            callee = resolve_aliases(callee)
         namespace = defining_frame.namespace if closure else callee.namespace
         inner = Frame(callee, namespace, parent=defining_frame, prefix=name)
         self.namer.reserve(ir.all_names(callee) - inner.locals)
@@ -1223,7 +1333,7 @@ def _contains_jump(stmts, kinds, in_nested_loop=False):
     for stmt in stmts:
         if isinstance(stmt, gast.Return):
             return True
-        if isinstance(stmt, kinds) and not in_nested_loop and not getattr(stmt, "lowered", False):
+        if isinstance(stmt, kinds) and not in_nested_loop:
             return True
         if isinstance(stmt, (gast.For, gast.While)):
             if _contains_jump(stmt.body, kinds, True):
@@ -1244,16 +1354,17 @@ def _lower_jumps(stmts, live, stop, origin):
     kinds = (gast.Break, gast.Continue) if stop else ()
     out = []
     for i, stmt in enumerate(stmts):
-        if isinstance(stmt, gast.Return) or (isinstance(stmt, kinds) and not getattr(stmt, "lowered", False)):
+        if isinstance(stmt, gast.Return) or isinstance(stmt, kinds):
             out.extend(_jump_replacement(stmt, live, stop, origin))
             return out
+        may_jump = _contains_jump([stmt], kinds)  # decided before lowering removes the jumps
         if isinstance(stmt, gast.If):
             stmt.body = _lower_jumps(stmt.body, live, stop, origin)
             stmt.orelse = _lower_jumps(stmt.orelse, live, stop, origin)
         elif isinstance(stmt, (gast.For, gast.While)) and _contains_jump(stmt.body, (), True):
             stmt.body = _lower_nested_returns(stmt.body, live, stop, origin)
         out.append(stmt)
-        if _contains_jump([stmt], kinds) and i + 1 < len(stmts):
+        if may_jump and i + 1 < len(stmts):
             rest = _lower_jumps(stmts[i + 1:], live, stop, origin)
             if rest:
                 out.append(ir.if_(ir.load(live), rest, origin=origin))

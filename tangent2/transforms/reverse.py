@@ -10,6 +10,7 @@ and popped when the loop body is reversed.  ``while`` loops and loops with
 """
 import collections
 import copy
+import re
 
 import gast
 
@@ -51,6 +52,7 @@ class _SSA:
         self.node = node
         self.namer = ir.Namer(ir.all_names(node) | set(node.namespace))
         self.defined = set()
+        self.depth = 0
 
     def run(self):
         node = ir.copy_function(self.node)
@@ -62,6 +64,8 @@ class _SSA:
         return node
 
     def version(self, name):
+        if _is_result(name):
+            return name
         if name not in self.defined:
             self.defined.add(name)
             self.namer.reserve([name])
@@ -110,11 +114,15 @@ class _SSA:
         then_env, else_env = dict(env), dict(env)
         stmt.body = self.block(stmt.body, then_env)
         stmt.orelse = self.block(stmt.orelse, else_env)
+        stmt.joins = []
         for name in sorted(set(then_env) & set(else_env)):
             if then_env[name] != else_env[name] and name in stmt.live_after:
                 joined = self.namer.fresh(name) if name in self.defined else self.version(name)
-                stmt.body.append(ir.assign(joined, ir.load(then_env[name]), stmt.origin))
-                stmt.orelse.append(ir.assign(joined, ir.load(else_env[name]), stmt.origin))
+                for branch, branch_env in ((stmt.body, then_env), (stmt.orelse, else_env)):
+                    copy_in = ir.assign(joined, ir.load(branch_env[name]), stmt.origin)
+                    copy_in.join = True
+                    branch.append(copy_in)
+                stmt.joins.append(joined)
                 env[name] = joined
         for name in set(then_env) | set(else_env):
             if name not in stmt.live_after or name not in env:
@@ -125,6 +133,7 @@ class _SSA:
     def loop(self, stmt, env):
         assigned = {ir.target_name(s) for s in ir.walk_statements(stmt.body) if isinstance(s, gast.Assign)
                     and not ir.is_subscript_write(s)}
+        assigned = {n for n in assigned if not _is_result(n)}
         carried = sorted(n for n in assigned if n in env and n in stmt.live_header)
         exits = sorted(n for n in assigned if n not in env and n in stmt.live_after)
         prologue = []
@@ -140,7 +149,9 @@ class _SSA:
             stmt.test = self.rename_reads(stmt.test, env)
         header = {name: env[name] for name in carried + exits}
         body_env = dict(env)
+        self.depth += 1
         body = self.block(stmt.body, body_env)
+        self.depth -= 1
         # Copy back before a final `if stop: break`, so the last iteration's values survive it.
         exit_check = [body.pop()] if body and _is_break_check(body[-1]) else []
         for name, head in header.items():
@@ -154,7 +165,27 @@ class _SSA:
         stmt.exits = [header[n] for n in exits]
         for name in assigned - set(header):
             env[name] = body_env[name]
-        return prologue + [stmt]
+        epilogue = []
+        if self.depth:
+            # Inside an enclosing loop, whose reverse sweep restores the header names first thing,
+            # what follows this loop reads copies of its results instead.
+            for name, head in header.items():
+                env[name] = self.version(name)
+                epilogue.append(ir.assign(env[name], ir.load(head), stmt.origin))
+        return prologue + [stmt] + epilogue
+
+
+_RESULT = re.compile(r"_result(_\d+)?$")
+
+
+def _is_result(name):
+    """Result variables of lowered early returns: assigned at most once per call, on exclusive paths.
+
+    They keep one name (no versions, joins or loop copies), so they are
+    defined wherever the adjoint sweep, which runs after the whole primal,
+    reads them.
+    """
+    return bool(_RESULT.match(name))
 
 
 def _mark_liveness(stmts, live):
@@ -298,6 +329,10 @@ class _Reverse:
         forward[:0] = [ir.assign(stack, gast.List(elts=[], ctx=gast.Load())) for stack in self.stacks.values()]
         grads = [ir.load(self.adj(w)) if self.adj(w) in self.init else self.zeros(ir.load(w)) for w in self.wrt]
         grads = grads[0] if len(grads) == 1 else ir.tuple_(grads)
+        if self.return_value:
+            # The adjoint sweep restores overwritten values, so the output is kept aside first.
+            kept, output = self.keep_output(output)
+            forward += kept
         result = ir.tuple_([output, grads]) if self.return_value else grads
         body = forward + adjoint + [ir.return_(result, node.body[-1].origin)]
         params = list(node.params) + [seed]
@@ -314,6 +349,27 @@ class _Reverse:
         fn.namespace = self.namespace
         fn.filename = node.filename
         return fn
+
+    def keep_output(self, output):
+        """Statements copying the returned values before the adjoint sweep, and the copies."""
+        if isinstance(output, gast.Tuple):
+            kept, items = [], []
+            for item in output.elts:
+                statements, copy_ = self.keep_output(item)
+                kept += statements
+                items.append(copy_)
+            return kept, ir.tuple_(items)
+        if not isinstance(output, gast.Name):
+            return [], output
+        name = self.namer.fresh("_value")
+        written = any(ir.is_subscript_write(s) and ir.target_name(s) == output.id
+                      for s in ir.walk_statements(self.node.body))
+        if written:
+            self.namespace.setdefault("saved", runtime.saved)
+            value = ir.call("saved", [ir.load(output.id)])
+        else:
+            value = ir.load(output.id)
+        return [ir.assign(name, value)], ir.load(name)
 
     def active_lists(self):
         """Lists (the stacks of generated reverse-mode code) holding active values."""
@@ -393,8 +449,10 @@ class _Reverse:
         value = stmt.value
         g = ir.load(adjoint)
         origin = stmt.origin
-        # The value assigned here is consumed: earlier code starts a fresh adjoint for it.
-        self.init.discard(adjoint)
+        # The value assigned here is consumed: earlier code starts a fresh adjoint for it.  (A result
+        # variable is assigned on exclusive paths: the adjoint stays for the other assignments.)
+        if not _is_result(name):
+            self.init.discard(adjoint)
         if isinstance(value, gast.Name):
             return self.accumulate(value.id, g, origin)
         if isinstance(value, (gast.Constant, gast.List)):
@@ -538,8 +596,7 @@ class _Reverse:
         orelse = self.reverse_block(stmt.orelse)
         self.init &= init_then
         self.owned &= owned_then
-        if not body and not orelse:
-            return out
+        # Kept even when empty: the forward sweep may add pops to the branches; simplify drops it if not.
         # The branch lists stay the registered ones: the forward sweep adds pops to them.
         reversed_if = gast.If(test=copy.deepcopy(stmt.test), body=body, orelse=orelse)
         reversed_if.origin = stmt.origin
@@ -619,7 +676,7 @@ class _Reverse:
             elif isinstance(stmt, gast.Assign):
                 out.append(stmt)
                 name = ir.target_name(stmt)
-                if depth and name in needed and not getattr(stmt, "carry", False):
+                if depth and name in needed and not getattr(stmt, "carry", False) and not getattr(stmt, "join", False):
                     out.append(self.push(name, stmt.origin))
                     if name not in pops:
                         pops.append(name)
@@ -627,6 +684,12 @@ class _Reverse:
                 stmt.body = self.forward_block(stmt.body, needed, depth)
                 stmt.orelse = self.forward_block(stmt.orelse, needed, depth)
                 out.append(stmt)
+                # A value joined from both branches is read after the if, so it is saved (and restored) at
+                # this level, before the reverse sweep reaches those reads.
+                for name in getattr(stmt, "joins", []):
+                    if depth and name in needed:
+                        out.append(self.push(name, stmt.origin))
+                        pops.append(name)
             elif isinstance(stmt, (gast.For, gast.While)):
                 out += self.forward_loop(stmt, needed, depth)
                 trips = self.loop_of_trips.get(id(stmt))
@@ -647,7 +710,7 @@ class _Reverse:
         trips = self.loop_of_trips.get(id(stmt))
         # Values the loop overwrites are pushed at the top of each iteration.
         carried = [h for h in getattr(stmt, "carried", []) if h in needed]
-        prologue = [self.push(head, stmt.origin) for head in carried]
+        prologue = [self.push(head, stmt.origin, owner=stmt) for head in carried]
         if trips:
             out.append(ir.assign(trips, ir.const(0), stmt.origin))
             prologue.append(ir.assign(trips, gast.BinOp(left=ir.load(trips), op=gast.Add(), right=ir.const(1)),
@@ -655,22 +718,24 @@ class _Reverse:
         stmt.body = prologue + body
         out.append(stmt)
         if reverse is not None:
-            reverse[:0] = [self.pop(head, None) for head in carried]
+            reverse[:0] = [self.pop(head, None, owner=stmt) for head in carried]
         return out
 
-    def push(self, name, origin):
-        stack = self.stack(name)
+    def push(self, name, origin, owner=None):
+        stack = self.stack(name, owner)
         return ir.expr_stmt(ir.method_call(ir.load(stack), "append", [ir.load(name)]), origin)
 
-    def pop(self, name, origin):
-        node = ir.assign(name, ir.method_call(ir.load(self.stack(name)), "pop"), origin)
+    def pop(self, name, origin, owner=None):
+        node = ir.assign(name, ir.method_call(ir.load(self.stack(name, owner)), "pop"), origin)
         node.adjoint = True
         return node
 
-    def stack(self, name):
-        if name not in self.stacks:
-            self.stacks[name] = self.namer.fresh(f"_{name.lstrip('_')}_stack")
-        return self.stacks[name]
+    def stack(self, name, owner=None):
+        """The list saving ``name``'s values; a loop's header values get one of their own (``owner``)."""
+        key = (name, id(owner)) if owner is not None else name
+        if key not in self.stacks:
+            self.stacks[key] = self.namer.fresh(f"_{name.lstrip('_')}_stack")
+        return self.stacks[key]
 
 
 def _list_method(value, method):
