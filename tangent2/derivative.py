@@ -82,7 +82,7 @@ class Derivative:
         self.has_aux = has_aux
         self._generated = {}
         self._last = None
-        functools.update_wrapper(self, python_function(target), updated=())
+        functools.update_wrapper(self, _user_function(target), updated=())
 
     # --------------------------------------------------------------- calling
     def __call__(self, *args):
