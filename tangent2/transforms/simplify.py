@@ -69,12 +69,12 @@ def _propagate_copies(node):
     params = {a.id for a in node.args.args}
 
     def record(stmts, depth):
-        for stmt in stmts:
+        for index, stmt in enumerate(stmts):
             if isinstance(stmt, gast.Assign):
                 name = ir.target_name(stmt)
-                definitions.setdefault(name, []).append((stmt, depth))
+                definitions.setdefault(name, []).append((stmt, depth, id(stmts), index))
             elif isinstance(stmt, gast.For):
-                definitions.setdefault(stmt.target.id, []).append((stmt, depth + 1))
+                definitions.setdefault(stmt.target.id, []).append((stmt, depth + 1, None, None))
             inner = depth + isinstance(stmt, (gast.For, gast.While))
             for field in ("body", "orelse"):
                 record(getattr(stmt, field, []) or [], inner)
@@ -84,17 +84,19 @@ def _propagate_copies(node):
     for name, defs in definitions.items():
         if len(defs) != 1 or name in params:
             continue
-        stmt, depth = defs[0]
-        if depth or not isinstance(stmt, gast.Assign) or ir.is_subscript_write(stmt):
+        stmt, depth, block, index = defs[0]
+        if not isinstance(stmt, gast.Assign) or ir.is_subscript_write(stmt) or not isinstance(stmt.value, gast.Name):
             continue
-        source = stmt.value
-        if not isinstance(source, gast.Name):
-            continue
-        source_defs = definitions.get(source.id, [])
-        if source.id in params and source_defs or len(source_defs) > 1 or any(d for _, d in source_defs):
-            continue
-        if source.id in params or source_defs or source.id in node.namespace:
-            replace[name] = source.id
+        source = stmt.value.id
+        source_defs = definitions.get(source, [])
+        if source in params and not source_defs or source in node.namespace and not source_defs:
+            replace[name] = source  # a parameter or global that is never reassigned
+        elif len(source_defs) == 1 and isinstance(source_defs[0][0], gast.Assign):
+            _, source_depth, source_block, source_index = source_defs[0]
+            # Both assigned once: equal wherever the copy is visible, if both are outside loops or the
+            # source comes first in the same statement list.
+            if (depth == 0 and source_depth == 0) or (source_block == block and source_index < index):
+                replace[name] = source
     if not replace:
         return False
 
