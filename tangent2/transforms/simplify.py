@@ -91,7 +91,7 @@ def _propagate_copies(node):
         source_defs = definitions.get(source, [])
         if source in params and not source_defs or source in node.namespace and not source_defs:
             replace[name] = source  # a parameter or global that is never reassigned
-        elif len(source_defs) == 1 and isinstance(source_defs[0][0], gast.Assign):
+        elif len(source_defs) == 1 and source not in params and isinstance(source_defs[0][0], gast.Assign):
             _, source_depth, source_block, source_index = source_defs[0]
             # Both assigned once: equal wherever the copy is visible, if both are outside loops or the
             # source comes first in the same statement list.
