@@ -453,21 +453,31 @@ def _leaf_axes(in_axes, args, params):
                            f"({len(args)} arguments: {', '.join(params)})")
     axes = []
     for name, axis, value in zip(params, per_arg, args):
-        leaves = _flatten_value(value)
-        if axis is None or isinstance(axis, int):
-            spread = [axis] * len(leaves)
-        else:
-            spread = _flatten_value(axis) if _structure_key((axis,)) == _structure_key((value,)) else None
-            if spread is None:
-                raise TangentError(f"vmap: the in_axes entry for argument '{name}' must be None, an int, or a "
-                                   f"tree with the structure of the argument")
-        axes += [a if a is None or a >= 0 else a + np.ndim(leaf) for a, leaf in zip(spread, leaves)]
+        spread = _spread_axes(axis, value)
+        if spread is None:
+            raise TangentError(f"vmap: the in_axes entry for argument '{name}' must be None, an int, or a "
+                               f"tree with the structure of the argument")
+        axes += [a if a is None or a >= 0 else a + np.ndim(leaf) for a, leaf in zip(spread, _flatten_value(value))]
     return axes
+
+
+def _spread_axes(axis, value):
+    """One axis per leaf of ``value`` from an axis tree (None or an int applies to a whole subtree)."""
+    if axis is None or isinstance(axis, int):
+        return [axis] * len(_flatten_value(value))
+    if isinstance(value, dict) and isinstance(axis, dict) and set(axis) == set(value):
+        keys = sorted(value, key=repr) if not all(isinstance(k, str) for k in value) else sorted(value)
+        parts = [_spread_axes(axis[k], value[k]) for k in keys]
+    elif isinstance(value, (tuple, list)) and isinstance(axis, (tuple, list)) and len(axis) == len(value):
+        parts = [_spread_axes(a, v) for a, v in zip(axis, value)]
+    else:
+        return None
+    return None if any(p is None for p in parts) else [a for p in parts for a in p]
 
 
 def _example_text(structure, name, leaves, namespace):
     """Source text of one example of an argument: leaves indexed by ``{i}`` where batched, trees rebuilt."""
-    if structure is None:
+    if not isinstance(structure, (StaticSeq, StaticDict)):  # a leaf (None at the top, a Name inside)
         leaf, axis = next(leaves)
         return example_expression(leaf, axis, "{i}")
     if isinstance(structure, StaticDict):

@@ -827,6 +827,12 @@ class _Normalizer:
         return gast.Subscript(value=base, slice=self._index(node.slice, frame), ctx=gast.Load())
 
     def _static_subscript(self, base, node, frame):
+        if isinstance(node.slice, gast.Slice) and isinstance(base, StaticSeq):
+            bounds = [self.expr(b, frame) if b is not None else None
+                      for b in (node.slice.lower, node.slice.upper, node.slice.step)]
+            if not all(b is None or isinstance(b, gast.Constant) for b in bounds):
+                raise self.error("tuples and lists can only be sliced with constant bounds", node, frame)
+            return StaticSeq(base.items[slice(*[b.value if b is not None else None for b in bounds])], base.kind)
         index = self.expr(node.slice, frame)
         if isinstance(base, StaticDict):
             if not isinstance(index, gast.Constant) or index.value not in base.keys:
@@ -834,10 +840,6 @@ class _Normalizer:
             return base.get(index.value)
         if isinstance(index, gast.Constant) and isinstance(index.value, int):
             return base.items[index.value]
-        if isinstance(node.slice, gast.Slice):
-            bounds = [self.expr(b, frame).value if b is not None else None
-                      for b in (node.slice.lower, node.slice.upper, node.slice.step)]
-            return StaticSeq(base.items[slice(*bounds)], base.kind)
         raise self.error("tuples and lists can only be indexed by constants (they are unrolled while compiling)",
                          node, frame)
 
@@ -1108,7 +1110,7 @@ class _Normalizer:
                     continue
                 seen.add(name)
                 if isinstance(value, LocalFunction):
-                    definitions.append(value.node)
+                    definitions.append((name, value.node))
                     pending.append(value.node)
                 else:
                     free.append((name, value))
@@ -1118,7 +1120,7 @@ class _Normalizer:
         lifted.name = "lifted_" + node.name.strip("_")
         lifted.args = _arguments([a.id for a in node.args.args] + [name for name, _ in free],
                                  list(node.args.defaults) if not free else [])
-        lifted.body = [copy.deepcopy(d) for d in definitions] + lifted.body
+        lifted.body = [_renamed_def(d, name) for name, d in definitions] + lifted.body
         lifted.namespace = function.frame.namespace
         lifted.filename = function.frame.node.filename
         return codegen.emit(lifted), [value for _, value in free]
@@ -1212,6 +1214,14 @@ _TRANSFORM_PARAMS = {
     "hessian": ("f", "wrt"), "hvp": ("f", "wrt"), "jvp": ("f",), "vjp": ("f",),
     "vmap": ("f", "in_axes", "out_axes"), "batched_jacobian": ("f", "mode", "wrt"),
 }
+
+
+def _renamed_def(node, name):
+    """A copy of a nested def (or lambda) under the name the enclosing code calls it by."""
+    import copy as copying
+    renamed = copying.deepcopy(node, {id(v): v for k, v in vars(node).items() if k not in gast.FunctionDef._fields})
+    renamed.name = name
+    return renamed
 
 
 def _wrt_index(derivative, args):
