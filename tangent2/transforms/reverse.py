@@ -188,6 +188,21 @@ def _is_result(name):
     return bool(_RESULT.match(name))
 
 
+def _mark_definitely_defined(stmts, defined):
+    """Record ``defined_before`` on every if and loop: the names assigned on every path reaching it."""
+    defined = set(defined)
+    for stmt in stmts:
+        if isinstance(stmt, gast.Assign) and not ir.is_subscript_write(stmt):
+            defined.add(ir.target_name(stmt))
+        elif isinstance(stmt, gast.If):
+            stmt.defined_before = set(defined)
+            defined |= _mark_definitely_defined(stmt.body, defined) & _mark_definitely_defined(stmt.orelse, defined)
+        elif isinstance(stmt, (gast.For, gast.While)):
+            stmt.defined_before = set(defined)
+            _mark_definitely_defined(stmt.body, defined | ({stmt.target.id} if isinstance(stmt, gast.For) else set()))
+    return defined
+
+
 def _mark_liveness(stmts, live):
     """Backward liveness over structured code; records ``live_after`` on ifs and loops, ``live_header`` on loops.
 
@@ -318,6 +333,7 @@ class _Reverse:
     def run(self):
         node = self.node
         self.loop_indices = {s.target.id for s in ir.walk_statements(node.body) if isinstance(s, gast.For)}
+        _mark_definitely_defined(node.body, set(node.params))
         primal = node.body[:-1]
         output = node.body[-1].value
         seed = self.namer.fresh("d_out")
@@ -576,19 +592,26 @@ class _Reverse:
                  if isinstance(s, gast.Assign) and not ir.is_subscript_write(s)}
         return {n for n in names if n not in self.node.params and all(id(s) in inside for s in self.defs[n])}
 
-    def pre_initialize(self, stmts):
-        """Zero the adjoints that ``stmts`` accumulate into conditionally or repeatedly."""
+    def pre_initialize(self, stmts, compound):
+        """Zero the adjoints that ``stmts`` (the inside of ``compound``) accumulate into conditionally or repeatedly.
+
+        A variable that may be undefined before ``compound`` (assigned in one
+        branch of an earlier if) gets a scalar zero, which broadcasts on the
+        first accumulation, since its value cannot serve as a shape.
+        """
         out = []
         for name in sorted(self.contributions(stmts) - self.body_locals(stmts)):
             adjoint = self.adj(name)
             if adjoint not in self.init:
-                out.append(ir.assign(adjoint, self.zeros(ir.load(name))))
+                defined = name in getattr(compound, "defined_before", ()) or name in self.node.params
+                out.append(ir.assign(adjoint, self.zeros(ir.load(name)) if defined else ir.const(0.0)))
                 self.init.add(adjoint)
-                self.owned.add(adjoint)
+                if defined:
+                    self.owned.add(adjoint)
         return out
 
     def reverse_if(self, stmt):
-        out = self.mark(self.pre_initialize(stmt.body + stmt.orelse), stmt.origin)
+        out = self.mark(self.pre_initialize(stmt.body + stmt.orelse, stmt), stmt.origin)
         init, owned = set(self.init), set(self.owned)
         body = self.reverse_block(stmt.body)
         init_then, owned_then = self.init, self.owned
@@ -605,11 +628,13 @@ class _Reverse:
 
     def reverse_loop(self, stmt):
         body_stmts = stmt.body
-        out = self.mark(self.pre_initialize(body_stmts), stmt.origin)
+        out = self.mark(self.pre_initialize(body_stmts, stmt), stmt.origin)
         for head in getattr(stmt, "exits", []) + getattr(stmt, "carried", []):
             adjoint = self.adj(head)
             if head in self.active and adjoint not in self.init:
-                out += self.mark([ir.assign(adjoint, self.zeros(ir.load(head)))], stmt.origin)
+                # A name only the loop assigns is undefined if it ran no iteration: a scalar zero then.
+                zero = self.zeros(ir.load(head)) if head in stmt.defined_before else ir.const(0.0)
+                out += self.mark([ir.assign(adjoint, zero)], stmt.origin)
                 self.init.add(adjoint)
         init_before, owned_before = set(self.init), set(self.owned)
         locals_ = self.body_locals(body_stmts)
