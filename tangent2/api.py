@@ -6,7 +6,7 @@ import numpy as np
 
 from tangent2 import derivative
 from tangent2.derivative import Derivative, python_function
-from tangent2.errors import ShapeMismatch, TangentError
+from tangent2.errors import ShapeMismatch
 
 
 def grad(f, wrt=0, *, has_aux=False, mode_switching=None):

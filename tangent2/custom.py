@@ -16,7 +16,7 @@ import inspect
 
 import gast
 
-from tangent2 import codegen, runtime
+from tangent2 import codegen
 from tangent2.rules import registry
 
 
@@ -136,17 +136,17 @@ def switched_gradient(derivative, example):
     from tangent2.derivative import Derivative, _flatten_args
     plan = derivative._plan(example, specialize=False)
     position = plan.wrt_positions[0]
-    wrt = len(_flatten_args(example[:position]))
     count = len(_flatten_args(example))
     everything = tuple(range(len(example)))
     full = Derivative(derivative.target, "grad", everything)
     # Over tree arguments a gradient is differentiated through a wrapper taking the trees (no d_out).
     seeded = example if count != len(example) else example + (1.0,)
-    full_jvp = Derivative(full, "jvp", everything)._plan(seeded, specialize=False).function
+    # Only the differentiated argument has a tangent: the others' are symbolic zeros, not arrays of them.
+    full_jvp = Derivative(full, "jvp", (position,))._plan(seeded, specialize=False).function
     grad_jvp = Derivative(derivative, "jvp", everything)._plan(seeded, specialize=False).function
     params = [f"p{i}" for i in range(count)]
     dots = [f"{p}_dot" for p in params]
-    directions = ", ".join("g" if i == wrt else f"zeros_like(p{i})" for i in range(count))
+    directions = "g"
     if count == 1:
         returned = "_pair[1]"
     else:
@@ -160,8 +160,7 @@ def switched_gradient(derivative, example):
                 f"    _pair = gradient_jvp({', '.join(params + seed + dots)})\n"
                 f"    return _pair[1]\n")
     primitive = _GradientPrimitive(plan.function)
-    registry.VJP_RULES[primitive] = _emit_rule(vjp_text, {"full_gradient_jvp": full_jvp,
-                                                          "zeros_like": runtime.zeros_like})
+    registry.VJP_RULES[primitive] = _emit_rule(vjp_text, {"full_gradient_jvp": full_jvp})
     registry.JVP_RULES[primitive] = _emit_rule(jvp_text, {"gradient_jvp": grad_jvp})
     return primitive
 

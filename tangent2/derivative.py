@@ -18,8 +18,6 @@ from tangent2 import codegen, config, ir
 from tangent2.errors import NonDifferentiableInput, ShapeMismatch, TangentError
 from tangent2.frontend.activity import analyze
 from tangent2.frontend.normalize import StaticDict, StaticSeq, check_signature, normalize, parsed
-from tangent2.frontend.parse import parse
-from tangent2.frontend.resolve import resolve
 from tangent2.rules import registry
 from tangent2.transforms.forward import forward
 from tangent2.transforms.nested import batched_jacobian_wrapper, hvp_wrapper, jacobian_wrapper
@@ -102,7 +100,7 @@ class Derivative:
                 return grads, value[1]
             return value, grads
         if self.kind in ("jacfwd", "jacrev", "batched_jacobian"):
-            return plan.function(*leaves)
+            return _cast_like(plan.function(*leaves), args[plan.wrt_positions[0]])
         if self.kind == "vmap":
             plan.check_batch_sizes(leaves)
             return plan.unflatten_output(plan.function(*leaves))
@@ -201,7 +199,15 @@ def _user_function(target):
 
 
 def complete_arguments(target, args):
-    """``args`` with the defaults of the trailing parameters filled in."""
+    """``args`` with the defaults of the trailing parameters filled in.
+
+    Over tree arguments a Derivative is called through a wrapper taking just
+    its target's arguments, so nothing is added then.
+    """
+    if isinstance(target, Derivative):
+        own = args[:python_function(target.target).__code__.co_argcount]
+        if any(_value_key(a) != "leaf" for a in own):
+            return tuple(args)
     function = python_function(target)
     defaults = function.__defaults__ or ()
     count = function.__code__.co_argcount
@@ -290,8 +296,9 @@ class _Plan:
         x = leaves[sum(len(_param_leaves(n, s)) for n, s in zip(params[:position], self.arg_structures[:position]))]
         if self.kind == "hvp":
             gradient = Derivative(derivative.target, "grad", position)
-            grad_jvp = Derivative(gradient, "jvp", position)._plan(args + (1.0,), specialize).function
-            return hvp_wrapper(f"{node.name}_hvp", leaves, grad_jvp)
+            completed = complete_arguments(gradient, args)
+            grad_jvp = Derivative(gradient, "jvp", position)._plan(completed, specialize).function
+            return hvp_wrapper(f"{node.name}_hvp", leaves, grad_jvp, seeded=len(completed) > len(args))
         forward = self.kind == "jacfwd" or self.kind == "batched_jacobian" and \
             derivative.options.get("mode", "forward") == "forward"
         inner = Derivative(derivative.target, "jvp" if forward else "pullback", position)._plan(args, specialize)
@@ -366,7 +373,6 @@ class _Plan:
 # ------------------------------------------------------------------- trees
 def _structure_of(value, name):
     """A static structure of Names for a tree argument, or None for a leaf."""
-    from tangent2 import ir
     if isinstance(value, tuple) and hasattr(type(value), "_fields"):
         return StaticSeq([_structure_or_leaf(v, f"{name}_{field}") for field, v in zip(value._fields, value)],
                          type(value))
@@ -381,7 +387,6 @@ def _structure_of(value, name):
 
 
 def _structure_or_leaf(value, name):
-    from tangent2 import ir
     structure = _structure_of(value, name)
     return ir.load(name) if structure is None else structure
 

@@ -86,9 +86,12 @@ def batched_jacobian_wrapper(mode, name, params, x, primal, inner):
     return _function(text, {"PRIMAL": primal, "JVP": inner, "PULLBACK": inner}, primal, inner)
 
 
-def hvp_wrapper(name, params, grad_jvp):
-    """The FunctionDef of ``hvp``: ``(*params, v) -> H v`` from the JVP of a generated gradient."""
-    text = _fill(_HVP, name, params, None)
+def hvp_wrapper(name, params, grad_jvp, seeded):
+    """The FunctionDef of ``hvp``: ``(*params, v) -> H v`` from the JVP of a generated gradient.
+
+    ``seeded``: the gradient takes the output cotangent ``d_out`` (1.0) after the parameters.
+    """
+    text = _fill(_HVP if seeded else _HVP.replace("ARGS, 1.0, _v", "ARGS, _v"), name, params, None)
     return _function(text, {"GRAD_JVP": grad_jvp}, grad_jvp)
 
 
