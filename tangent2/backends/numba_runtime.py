@@ -1090,9 +1090,12 @@ def _np_flip(m, axis=None):
 # ---- np.einsum with constant subscripts: nested loops
 
 def _einsum_parse_static(subscripts, ndims):
+    """Operand subscripts and output subscript, ellipses replaced by fresh (upper-case) letters.
+
+    Returns ``(subs, out, broadcast)``: ``broadcast`` holds the letters that
+    came from an ellipsis (their extents may be 1 in some operands).
+    """
     text = subscripts.replace(" ", "")
-    if "." in text:
-        raise TypingError("np.einsum with '...' is not supported by tangent2.jit; write the axes out")
     if "->" in text:
         inputs, out = text.split("->")
     else:
@@ -1100,55 +1103,76 @@ def _einsum_parse_static(subscripts, ndims):
     subs = inputs.split(",")
     if len(subs) != len(ndims):
         raise TypingError(f"np.einsum: {subscripts!r} names {len(subs)} operands, {len(ndims)} given")
+    free = [c for c in string.ascii_uppercase + string.ascii_lowercase if c not in text]
+    widths = []
     for s, n in zip(subs, ndims):
-        if len(s) != n:
+        named = len(s.replace("...", ""))
+        if "..." not in s and named != n:
             raise TypingError(f"np.einsum: subscript {s!r} does not match a {n}-d operand")
+        widths.append(n - named if "..." in s else 0)
+    width = max(widths + [0])
+    ellipsis = "".join(free[:width])
+    subs = [s.replace("...", ellipsis[width - w:] if w else "") for s, w in zip(subs, widths)]
     if out is None:
         letters = [c for c in inputs if c.isalpha()]
-        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-    return subs, out
+        out = ellipsis + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    else:
+        out = out.replace("...", ellipsis)
+    return subs, out, set(ellipsis)
 
 
-def _einsum_impl(subs, out, dtype, params, operand_names, target=None, target_subs=None):
-    """``out[out-index] += prod(operands[subs-index])``, looping over every letter.
+def _einsum_impl(subs, out, broadcast, dtype, params, operand_names, target=None, target_subs=None):
+    """``result[out-index] += prod(operand[subs-index])``, looping over every letter.
 
-    With ``target``/``target_subs`` the result is shaped like the operand named
-    ``target`` (used for the adjoint of one operand); letters take their extents
-    from the first operand that has them.
+    Operands with an empty subscript are scalars (or 0-d).  With ``target``
+    (an operand name) and ``target_subs`` the result is shaped like that
+    operand: the adjoint of one operand.  A letter takes the largest extent
+    any operand gives it; letters from an ellipsis broadcast (extent 1 reads
+    index 0).
     """
     letters = []
     for s in list(subs) + [out]:
         for c in s:
             if c not in letters:
                 letters.append(c)
-    extent = {}
+    extents = {c: [] for c in letters}
     for name, s in zip(operand_names, subs):
         for k, c in enumerate(s):
-            extent.setdefault(c, f"{name}.shape[{k}]")
+            extents[c].append(f"{name}.shape[{k}]")
     if target is not None:
         for k, c in enumerate(target_subs):
-            extent.setdefault(c, f"{target}.shape[{k}]")
-    missing = [c for c in letters if c not in extent]
+            extents.setdefault(c, []).append(f"{target}.shape[{k}]")
+            if c not in letters:
+                letters.append(c)
+    missing = [c for c in letters if not extents.get(c)]
     if missing:
         raise TypingError(f"np.einsum: output letters {missing} appear in no operand")
     src = f"def impl({params}):\n"
     for c in letters:
-        src += f"    n_{c} = {extent[c]}\n"
+        sizes = extents[c]
+        src += f"    n_{c} = {sizes[0] if len(sizes) == 1 else 'max(' + ', '.join(sizes) + ')'}\n"
+
+    def index(name, s):
+        if not s:
+            return name if name != "result" else "acc"
+        parts = [f"(0 if {name}.shape[{k}] == 1 else i_{c})" if c in broadcast else f"i_{c}"
+                 for k, c in enumerate(s)]
+        return f"{name}[{', '.join(parts)}]"
+
     result_subs = out if target is None else target_subs
-    if target is None:
-        dims = _tuple_text(f"n_{c}" for c in out)
+    if result_subs:
+        dims = _tuple_text(f"n_{c}" for c in out) if target is None else f"{target}.shape"
+        src += f"    result = np.zeros({dims}, _dtype)\n"
     else:
-        dims = f"{target}.shape"
-    src += f"    result = np.zeros({dims}, _dtype)\n"
-    product = " * ".join(f"{name}[{_index_text(f'i_{c}' for c in s)}]" for name, s in zip(operand_names, subs))
-    body = [f"result[{_index_text(f'i_{c}' for c in result_subs)}] += {product}"]
+        src += "    acc = _dtype(0)\n"
+    product = " * ".join(index(name, s) for name, s in zip(operand_names, subs)) or "1"
+    target_index = index("result", result_subs) if target is None else (
+        f"result[{', '.join(f'i_{c}' if c not in broadcast else f'(0 if result.shape[{k}] == 1 else i_{c})' for k, c in enumerate(result_subs))}]"
+        if result_subs else "acc")
     for depth, c in enumerate(letters):
         src += "    " * (depth + 1) + f"for i_{c} in range(n_{c}):\n"
-    src += "".join("    " * (len(letters) + 1) + line + "\n" for line in body)
-    if target is None and not out:
-        src += "    return result[()]\n" if False else "    return result.sum()\n"
-    else:
-        src += "    return result\n"
+    src += "    " * (len(letters) + 1) + f"{target_index} += {product}\n"
+    src += "    return result\n" if result_subs else "    return acc\n"
     return _build(src, _dtype=dtype)
 
 
@@ -1159,11 +1183,11 @@ def _np_einsum(subscripts, *operands):
         raise TypingError("np.einsum: the subscripts must be a constant string for tangent2.jit")
     if len(operands) == 1 and isinstance(operands[0], types.StarArgTuple):
         operands = operands[0].types
-    if not all(_is_array(t) for t in operands):
-        raise TypingError("np.einsum: every operand must be an array for tangent2.jit")
-    subs, out = _einsum_parse_static(text, [t.ndim for t in operands])
+    if not all(_is_array(t) or _is_scalar(t) for t in operands):
+        raise TypingError("np.einsum: every operand must be an array or a number for tangent2.jit")
+    subs, out, broadcast = _einsum_parse_static(text, [_ndim(t) for t in operands])
     names = [f"op{i}" for i in range(len(operands))]
-    inner = _register_pieces(_einsum_impl(subs, out, _result_float(*operands), ", ".join(names), names))
+    inner = _register_pieces(_einsum_impl(subs, out, broadcast, _result_float(*operands), ", ".join(names), names))
     unpack = ", ".join(f"operands[{i}]" for i in range(len(operands)))
     return _build(f"def impl(subscripts, *operands):\n    return _inner({unpack})\n", _inner=inner)
 
@@ -1172,15 +1196,19 @@ def _einsum_vjp(ct, subscripts, a, b, which):
     text = _static(subscripts)
     if not isinstance(text, str):
         raise TypingError("einsum_vjp: the subscripts must be a constant string for tangent2.jit")
-    (sa, sb), out = _einsum_parse_static(text, [_ndim(a), _ndim(b)])
+    (sa, sb), out, broadcast = _einsum_parse_static(text, [_ndim(a), _ndim(b)])
+    if _ndim(ct) != len(out):
+        raise TypingError(f"einsum_vjp: a {_ndim(ct)}-d cotangent for output {out!r}")
     if which == "a":
         subs, names, target, target_subs = [out, sb], ["ct", "b"], "a", sa
     else:
         subs, names, target, target_subs = [out, sa], ["ct", "a"], "b", sb
-    if not _is_array(ct):
-        ct_sub = ""
-        subs[0] = ct_sub
-    inner = _einsum_impl(subs, out, _result_float(ct, a, b), "ct, a, b", names, target, target_subs)
+    if len(set(target_subs)) != len(target_subs) and any(c in broadcast for c in target_subs):
+        raise TypingError("einsum_vjp: repeated letters together with '...' are not supported by tangent2.jit")
+    inner = _einsum_impl(subs, out, broadcast, _result_float(ct, a, b), "ct, a, b", names, target, target_subs)
+    if not target_subs:
+        # a scalar operand: its adjoint is a scalar too
+        pass
     return _build("def impl(ct, subscripts, a, b):\n    return _inner(ct, a, b)\n",
                   _inner=_register_pieces(inner))
 
@@ -1226,4 +1254,4 @@ def _register_scipy():
 
 
 _register_scipy()
-del itertools, string
+del itertools

@@ -111,7 +111,33 @@ class Pullback(Static):
 
     def call(self, normalizer, node, frame):
         args, _ = normalizer._call_arguments(node, frame, materialize=False)
-        return normalizer._call_derivative(self.derivative, self.primals, self.extra, node, frame, seed=args[0])
+        cotangent = args[0]
+        if normalizer.mode_switching and len(self.primals) == 1 and not isinstance(self.primals[0], Static) \
+                and not isinstance(cotangent, Static) and not hasattr(self.derivative.target, "kind"):
+            # A VJP is the gradient of <cotangent, f>: differentiated again, by forward over reverse.
+            from tangent2.derivative import Derivative
+            objective = _vjp_objective(self.derivative.target, len(self.extra))
+            gradient = Derivative(objective, "grad", 0)
+            args = [self.primals[0]] + list(self.extra) + [cotangent]
+            example = tuple(_example(a) for a in args)
+            return StaticSeq([normalizer._switched_gradient(gradient, example, args, frame, node)])
+        return normalizer._call_derivative(self.derivative, self.primals, self.extra, node, frame, seed=cotangent)
+
+
+@functools.lru_cache(maxsize=None)
+def _vjp_objective(target, extra_count):
+    """``def f_vjp_objective(x, *extra, cotangent): return np.sum(cotangent * f(x, *extra))``."""
+    from tangent2 import codegen
+    extra = [f"extra_{i}" for i in range(extra_count)]
+    params = ", ".join(["x"] + extra + ["cotangent"])
+    call = ", ".join(["x"] + extra)
+    name = getattr(target, "__name__", "f")
+    name = name if name.isidentifier() else "f"
+    node = gast.parse(f"def {name}_vjp_objective({params}):\n"
+                      f"    return np.sum(cotangent * target({call}))\n").body[0]
+    node.namespace = {"np": np, "target": target}
+    node.filename = None
+    return codegen.emit(node)
 
 
 class Frame:
