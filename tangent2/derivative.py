@@ -262,7 +262,8 @@ class _Plan:
 
     def _transform(self, derivative, node, params, args, arg_trees, scalars):
         switching = config.mode_switching if derivative.mode_switching is None else derivative.mode_switching
-        switching = switching and getattr(node.source_function, "__tangent2_mode_switching__", True)
+        if not getattr(node.source_function, "__tangent2_mode_switching__", True):
+            switching = False
         normalized = normalize(node, arg_trees, mode_switching=switching)
         normalized.scalar_params = set() if scalars is None else {
             name for name, scalar in zip(normalized.params, scalars) if scalar}

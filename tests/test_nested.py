@@ -199,18 +199,44 @@ def test_gradient_inside_loss_by_hand():
     np.testing.assert_allclose(tg.grad(loss)(W, x), expected, atol=1e-12)
 
 
-def test_mode_switching_gives_the_same_values_and_needs_no_second_tape():
+def euler_energy(x, k):
+    """A loop the inner gradient must tape."""
+    y = x
+    for i in range(20):
+        y = y + 0.05 * (-k * y ** 3)
+    return np.sum(y ** 2)
+
+
+def loss_with_looping_gradient(k, x):
+    return np.sum(tg.grad(euler_energy)(x, k) ** 2)
+
+
+def test_mode_switching_gives_the_same_values():
     ps, x, _ = params(1)
-    on = tg.grad(loss_with_gradient)
+    on = tg.grad(loss_with_gradient, mode_switching=True)
     off = tg.grad(loss_with_gradient, mode_switching=False)
+    auto = tg.grad(loss_with_gradient)
     np.testing.assert_allclose(on(ps, x)["W"], off(ps, x)["W"], atol=1e-12)
+    np.testing.assert_allclose(auto(ps, x)["W"], off(ps, x)["W"], atol=1e-12)
     assert "full_gradient_jvp" in on.source
     assert "full_gradient_jvp" not in off.source
+    assert "full_gradient_jvp" not in auto.source  # straight-line inner gradient: reverse over reverse is cheaper
+
+
+def test_automatic_mode_switching_avoids_a_second_tape_for_loops():
+    x = np.array([0.3, -0.2])
+    auto = tg.grad(loss_with_looping_gradient)
+    off = tg.grad(loss_with_looping_gradient, mode_switching=False)
+    np.testing.assert_allclose(auto(0.7, x), off(0.7, x), rtol=1e-12)
+    np.testing.assert_allclose(auto(0.7, x), numerical_grad(loss_with_looping_gradient, (0.7, x)), rtol=1e-6)
+    assert "full_gradient_jvp" in auto.source
+    assert "_stack" not in auto.source     # no tape of the inner gradient's tape
+    assert "_stack" in off.source
     previous = tg.config.mode_switching
     try:
         tg.config.mode_switching = False
-        globally_off = tg.grad(loss_with_gradient)
-        np.testing.assert_allclose(globally_off(ps, x)["b"], on(ps, x)["b"], atol=1e-12)
+        globally_off = tg.grad(loss_with_looping_gradient)
+        globally_off(0.7, x)
         assert "full_gradient_jvp" not in globally_off.source
     finally:
         tg.config.mode_switching = previous

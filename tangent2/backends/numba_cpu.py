@@ -185,7 +185,9 @@ def _reason(text):
         first = first.lstrip("- ")
     reason = first
     if specific:
-        reason += f" ({specific[-1]})"
+        # typing is retried with non-literal arguments, whose failure ("must be a constant") hides the real one
+        real = [s for s in specific if "must be a constant" not in s] or specific
+        reason += f" ({real[0]})"
     return reason
 
 

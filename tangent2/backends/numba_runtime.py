@@ -23,6 +23,7 @@ tries its own implementation first; ours is used when Numba's refuses the
 call.  What stays unsupported is listed in docs/jit.md.
 """
 import itertools
+import math
 import operator
 import string
 
@@ -132,9 +133,11 @@ def _build(source, name="impl", **names):
     key = (source, name, tuple(sorted((k, id(v)) for k, v in names.items())))
     function = _BUILT.get(key)
     if function is None:
-        namespace = {"np": np, "rt": rt, "_nan": np.nan, "_inf": np.inf, **names}
+        namespace = {"np": np, "rt": rt, "math": math, "_nan": np.nan, "_inf": np.inf, "matmul": matmul,
+                     "norm": norm, **names}
         exec(compile(source, f"<tangent2.numba_runtime {name}>", "exec"), namespace)
         function = namespace[name]
+        function.__tangent2_source__ = source
         _BUILT[key] = function
     return function
 
@@ -507,15 +510,17 @@ def _prod_others(x, axis=None):
                "    flat = np.ascontiguousarray(x).astype(_dtype).reshape((1, x.size))\n" + exclusive +
                "    return out.reshape(x.shape)\n")
         return _build(src, _dtype=ftype)
-    if len(axes) == 1:
-        ax = axes[0]
-        src = ("def impl(x, axis=None):\n"
-               f"    moved = np.ascontiguousarray(np.moveaxis(x, {ax}, -1)).astype(_dtype)\n"
-               "    n_last = moved.shape[-1]\n"
-               "    flat = moved.reshape((moved.size // max(n_last, 1), n_last))\n" + exclusive +
-               f"    return np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, {ax}))\n")
-        return _build(src, _dtype=ftype)
-    raise TypingError("prod_others: np.prod over several (but not all) axes is not supported by tangent2.jit")
+    # the reduced axes moved last, flattened into one
+    perm = tuple(k for k in range(x.ndim) if k not in axes) + axes
+    inverse = tuple(int(i) for i in np.argsort(perm))
+    kept = [f"x.shape[{k}]" for k in range(x.ndim) if k not in axes]
+    moved_shape = _tuple_text([f"x.shape[{k}]" for k in perm])
+    src = ("def impl(x, axis=None):\n"
+           f"    moved = np.ascontiguousarray(np.transpose(x, {perm!r})).astype(_dtype)\n"
+           f"    rows = {' * '.join(kept) or '1'}\n"
+           "    flat = moved.reshape((rows, moved.size // max(rows, 1)))\n" + exclusive +
+           f"    return np.ascontiguousarray(np.transpose(out.reshape({moved_shape}), {inverse!r}))\n")
+    return _build(src, _dtype=ftype)
 
 
 @overload(rt.cumsum_vjp, prefer_literal=True)
@@ -567,18 +572,105 @@ def _product_impl(params, expr, dtype, arrays):
     return _build(lines, _dtype=dtype, _cast=_as_dtype_fn)
 
 
-def _products(ct, a, b, table, what):
+def _products(ct, a, b, table, what, general=None):
     na, nb = _ndim(a), _ndim(b)
     key = (na, nb)
     if key not in table:
-        raise TypingError(f"{what}: operands of {na} and {nb} dimensions are not supported by tangent2.jit "
-                          "(only 0, 1 and 2)")
+        expr = general(na, nb) if general is not None else None
+        if expr is None:
+            raise TypingError(f"{what}: operands of {na} and {nb} dimensions are not supported by tangent2.jit")
+        dtype = _result_float(*[t for t in (ct, a, b) if _is_array(t)] or [ct, a, b])
+        return _build(expr, _dtype=dtype, _cast=_as_dtype_fn)
     expr = table[key]
     if expr is None:
         return None
     dtype = _result_float(*[t for t in (ct, a, b) if _is_array(t)] or [ct, a, b])
     arrays = [name for name, t in (("ct", ct), ("a", a), ("b", b)) if _is_array(t)]
     return _product_impl("ct, a, b", expr, dtype, arrays)
+
+
+def _shape_text(items):
+    return _tuple_text(items)
+
+
+def _nd_prelude(names):
+    return "".join(f"    {n.upper()} = np.ascontiguousarray(_cast({n}, _dtype))\n" for n in names)
+
+
+def _dot_nd(na, nb):
+    """Source of np.dot for operands of any ndim >= 1 (a's last axis against b's second-to-last)."""
+    if na == 0 or nb == 0:
+        return None
+    out = [f"a.shape[{k}]" for k in range(na - 1)]
+    src = "def impl(a, b):\n" + _nd_prelude(["a", "b"]) + "    n = max(A.shape[-1], 1)\n"
+    src += "    A2 = A.reshape((A.size // n, n))\n"
+    if nb == 1:
+        return src + f"    return np.dot(A2, B).reshape({_shape_text(out)})\n" if out else src + "    return np.dot(A, B)\n"
+    out += [f"b.shape[{k}]" for k in range(nb - 2)] + [f"b.shape[{nb - 1}]"]
+    src += "    Bm = np.ascontiguousarray(np.moveaxis(B, -2, 0)).reshape((n, B.size // n))\n"
+    return src + f"    return np.dot(A2, Bm).reshape({_shape_text(out)})\n"
+
+
+def _dot_vjp_a_nd(na, nb):
+    if na == 0 or nb == 0:
+        return None
+    src = "def impl(ct, a, b):\n" + _nd_prelude(["ct", "b"]) + "    n = max(a.shape[-1], 1)\n"
+    if nb == 1:
+        return src + "    return (CT.reshape((CT.size, 1)) * B).reshape(a.shape)\n"
+    src += "    Bm = np.ascontiguousarray(np.moveaxis(B, -2, 0)).reshape((n, B.size // n))\n"
+    src += "    CT2 = CT.reshape((max(a.size // n, 1) if a.size else 0, Bm.shape[1]))\n"
+    return src + "    return np.dot(CT2, Bm.T).reshape(a.shape)\n"
+
+
+def _dot_vjp_b_nd(na, nb):
+    if na == 0 or nb == 0:
+        return None
+    src = "def impl(ct, a, b):\n" + _nd_prelude(["ct", "a"]) + "    n = max(a.shape[-1], 1)\n"
+    src += "    A2 = A.reshape((A.size // n, n))\n"
+    if nb == 1:
+        return src + "    return np.dot(A2.T, CT.reshape(CT.size))\n"
+    moved = ["n"] + [f"b.shape[{k}]" for k in range(nb - 2)] + [f"b.shape[{nb - 1}]"]
+    src += "    G = np.dot(A2.T, CT.reshape((A2.shape[0], CT.size // max(A2.shape[0], 1))))\n"
+    return src + f"    return np.ascontiguousarray(np.moveaxis(G.reshape({_shape_text(moved)}), 0, -2))\n"
+
+
+def _inner_nd(na, nb):
+    if na == 0 or nb == 0:
+        return None
+    out = [f"a.shape[{k}]" for k in range(na - 1)] + [f"b.shape[{k}]" for k in range(nb - 1)]
+    src = "def impl(a, b):\n" + _nd_prelude(["a", "b"]) + "    n = max(A.shape[-1], 1)\n"
+    if not out:
+        return src + "    return np.dot(A, B)\n"
+    src += "    A2 = A.reshape((A.size // n, n))\n    B2 = B.reshape((B.size // n, n))\n"
+    return src + f"    return np.dot(A2, B2.T).reshape({_shape_text(out)})\n"
+
+
+def _inner_vjp_a_nd(na, nb):
+    if na == 0 or nb == 0:
+        return None
+    src = "def impl(ct, a, b):\n" + _nd_prelude(["ct", "b"]) + "    n = max(b.shape[-1], 1)\n"
+    src += "    B2 = B.reshape((B.size // n, n))\n"
+    return src + "    return np.dot(CT.reshape((CT.size // max(B2.shape[0], 1), B2.shape[0])), B2).reshape(a.shape)\n"
+
+
+def _inner_vjp_b_nd(na, nb):
+    if na == 0 or nb == 0:
+        return None
+    src = "def impl(ct, a, b):\n" + _nd_prelude(["ct", "a"]) + "    n = max(a.shape[-1], 1)\n"
+    src += "    A2 = A.reshape((A.size // n, n))\n"
+    return src + "    return np.dot(CT.reshape((A2.shape[0], CT.size // max(A2.shape[0], 1))).T, A2).reshape(b.shape)\n"
+
+
+def _matmul_vjp_nd(which):
+    def general(na, nb):
+        if na < 2 or nb < 2 or max(na, nb) > 3:
+            return None
+        if which == "a":
+            return ("def impl(ct, a, b):\n"
+                    "    return rt.unbroadcast(matmul(ct, np.swapaxes(b, -1, -2)), a)\n")
+        return ("def impl(ct, a, b):\n"
+                "    return rt.unbroadcast(matmul(np.swapaxes(a, -1, -2), ct), b)\n")
+    return general
 
 
 _SCALAR_CASES = {(0, 0): "rt.unbroadcast(ct * b, a)", (0, 1): "rt.unbroadcast(ct * b, a)",
@@ -591,40 +683,40 @@ _SCALAR_CASES_B = {k: "rt.unbroadcast(ct * a, b)" for k in _SCALAR_CASES}
 def _dot_vjp_a(ct, a, b):
     table = {**_SCALAR_CASES, **{(1, 1): "ct * b", (2, 1): "np.outer(ct, b)", (1, 2): "np.dot(b, ct)",
                                    (2, 2): "np.dot(ct, b.T)"}}
-    return _products(ct, a, b, table, "dot_vjp_a")
+    return _products(ct, a, b, table, "dot_vjp_a", _dot_vjp_a_nd)
 
 
 @overload(rt.dot_vjp_b)
 def _dot_vjp_b(ct, a, b):
     table = {**_SCALAR_CASES_B, **{(1, 1): "ct * a", (2, 1): "np.dot(a.T, ct)", (1, 2): "np.outer(a, ct)",
                                      (2, 2): "np.dot(a.T, ct)"}}
-    return _products(ct, a, b, table, "dot_vjp_b")
+    return _products(ct, a, b, table, "dot_vjp_b", _dot_vjp_b_nd)
 
 
 @overload(rt.matmul_vjp_a)
 def _matmul_vjp_a(ct, a, b):
     table = {(1, 1): "ct * b", (2, 1): "np.outer(ct, b)", (1, 2): "np.dot(b, ct)", (2, 2): "np.dot(ct, b.T)"}
-    return _products(ct, a, b, table, "matmul_vjp_a")
+    return _products(ct, a, b, table, "matmul_vjp_a", _matmul_vjp_nd("a"))
 
 
 @overload(rt.matmul_vjp_b)
 def _matmul_vjp_b(ct, a, b):
     table = {(1, 1): "ct * a", (2, 1): "np.dot(a.T, ct)", (1, 2): "np.outer(a, ct)", (2, 2): "np.dot(a.T, ct)"}
-    return _products(ct, a, b, table, "matmul_vjp_b")
+    return _products(ct, a, b, table, "matmul_vjp_b", _matmul_vjp_nd("b"))
 
 
 @overload(rt.inner_vjp_a)
 def _inner_vjp_a(ct, a, b):
     table = {**_SCALAR_CASES, **{(1, 1): "ct * b", (2, 1): "np.outer(ct, b)", (1, 2): "np.dot(ct, b)",
                                    (2, 2): "np.dot(ct, b)"}}
-    return _products(ct, a, b, table, "inner_vjp_a")
+    return _products(ct, a, b, table, "inner_vjp_a", _inner_vjp_a_nd)
 
 
 @overload(rt.inner_vjp_b)
 def _inner_vjp_b(ct, a, b):
     table = {**_SCALAR_CASES_B, **{(1, 1): "ct * a", (2, 1): "np.dot(ct, a)", (1, 2): "np.outer(ct, a)",
                                      (2, 2): "np.dot(ct.T, a)"}}
-    return _products(ct, a, b, table, "inner_vjp_b")
+    return _products(ct, a, b, table, "inner_vjp_b", _inner_vjp_b_nd)
 
 
 def _matmul_typer(a, b):
@@ -661,39 +753,122 @@ overload(matmul)(_matmul_typer)
 overload(operator.matmul)(_matmul_typer)
 
 
+def norm(x, ord=None, axis=None, keepdims=False):
+    """``np.linalg.norm`` as Numba compiles it (calls are redirected here, see _RedirectCalls)."""
+    return np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
+
+
+_numba_norm = np.linalg.norm  # Numba's own, called for the cases below that it handles
+
+
+@overload(norm, prefer_literal=True)
+def _norm(x, ord=None, axis=None, keepdims=False):
+    if _is_scalar(x):
+        return lambda x, ord=None, axis=None, keepdims=False: abs(x)
+    if not _is_array(x):
+        return None
+    order = _static(ord)
+    keep = _flag(keepdims, "np.linalg.norm")
+    ax = _static(axis)
+    if ax is None and not keep:
+        if order in (None, "fro") and (x.ndim > 2 or order == "fro"):
+            # the Frobenius / flattened 2-norm (Numba's norm refuses 'fro' and ndim > 2)
+            return _build("def impl(x, ord=None, axis=None, keepdims=False):\n"
+                          "    return np.sqrt(np.sum(x * x))\n")
+        if x.ndim <= 2:
+            return lambda x, ord=None, axis=None, keepdims=False: _numba_norm(x, ord)
+        raise TypingError(f"np.linalg.norm of a {x.ndim}-d array with ord={order!r} is not supported")
+    axes = _axes(axis, x.ndim, "np.linalg.norm")
+    if len(axes) == 2 and order not in (None, "fro"):
+        raise TypingError(f"np.linalg.norm with ord={order!r} over two axes (a matrix norm) is not supported "
+                          "by tangent2.jit; only the Frobenius norm is")
+    if order in (None, 2, 2.0, "fro"):
+        impl = _reduction(x, axis, keepdims, "sumsq", "np.linalg.norm")
+    elif order in (1, 1.0):
+        impl = _build(_abs_reduction_source(x.ndim, axes, keep, "sum"), _dtype=_float_np(x))
+    elif order in (np.inf, -np.inf):
+        impl = _build(_abs_reduction_source(x.ndim, axes, keep, "max" if order > 0 else "min"),
+                      _dtype=_float_np(x))
+    else:
+        p = float(order)
+        return _build("def impl(x, ord=None, axis=None, keepdims=False):\n"
+                      f"    return rt.reduce_sum(np.abs(x) ** {p!r}, {axes!r}, {keep}) ** (1.0 / {p!r})\n")
+    return _build("def impl(x, ord=None, axis=None, keepdims=False):\n"
+                  "    return _impl(x, axis, keepdims)\n", _impl=_register_pieces(impl))
+
+
+def _abs_reduction_source(ndim, axes, keep, op):
+    src = _reduce_source_cache.get((ndim, axes, keep, op))
+    if src is None:
+        base = _reduce_impl(ndim, axes, keep, op, "a", np.float64).__tangent2_source__
+        src = base.replace("def impl(a, axis=None, keepdims=False):", "def impl(x, axis=None, keepdims=False):\n"
+                           "    a = np.abs(x)")
+        _reduce_source_cache[(ndim, axes, keep, op)] = src
+    return src
+
+
+_reduce_source_cache = {}
+
+_REDIRECTS = {np.matmul: matmul, np.linalg.norm: norm}
+
+
 @rewrites.register_rewrite("before-inference")
-class _RedirectMatmul(rewrites.Rewrite):
-    """Send calls of ``np.matmul`` to :func:`matmul`.
+class _RedirectCalls(rewrites.Rewrite):
+    """Send calls of ``np.matmul`` and ``np.linalg.norm`` to :func:`matmul` and :func:`norm`.
 
     Numba has no ``np.matmul``, and an overload of it cannot work: NumPy 2's
     ``np.matmul`` is a ufunc, and Numba's array-expression rewrite would turn
-    a typed call of it into an *elementwise* loop.  So the name is replaced,
-    before typing, by a plain function with an overload (only references to
-    the ``np.matmul`` object itself are touched; ``@`` is left to Numba).
+    a typed call of it into an *elementwise* loop.  Numba's ``np.linalg.norm``
+    accepts ``ord='fro'`` at compile time and fails at run time.  So these
+    names are replaced, before typing, by plain functions with overloads
+    (``@`` is left to Numba, with an extra overload for what it refuses).
+    The implementations in this module are left alone.
     """
 
     def match(self, func_ir, block, typemap, calltypes):
+        self.hits = []
+        if str(getattr(func_ir.loc, "filename", "")).startswith("<tangent2.numba_runtime"):
+            return False
         self.func_ir = func_ir
         self.block = block
-        self.hits = []
         for inst in block.find_insts(ir.Assign):
-            value = inst.value
-            if isinstance(value, (ir.Global, ir.FreeVar)) and value.value is np.matmul:
-                self.hits.append(inst)
-            elif isinstance(value, ir.Expr) and value.op == "getattr" and value.attr == "matmul":
-                try:
-                    definition = func_ir.get_definition(value.value)
-                except KeyError:
-                    continue
-                if isinstance(definition, (ir.Global, ir.FreeVar)) and definition.value is np:
-                    self.hits.append(inst)
+            target = _resolve_object(func_ir, inst.value)
+            if target is not None:
+                self.hits.append((inst, target))
         return bool(self.hits)
 
     def apply(self):
-        for inst in self.hits:
-            inst.value = ir.Global("tangent2_matmul", matmul, inst.loc)
+        for inst, target in self.hits:
+            replacement = _REDIRECTS[target]
+            inst.value = ir.Global(f"tangent2_{replacement.__name__}", replacement, inst.loc)
             self.func_ir._definitions[inst.target.name] = [inst.value]
         return self.block
+
+
+def _resolve_object(func_ir, value, depth=0):
+    """The redirected object an IR value (a global, or a getattr chain on a module global) refers to, else None."""
+    obj = _ir_value(func_ir, value, depth)
+    try:
+        return obj if obj in _REDIRECTS else None
+    except TypeError:  # unhashable
+        return None
+
+
+def _ir_value(func_ir, value, depth):
+    if depth > 4:
+        return None
+    if isinstance(value, (ir.Global, ir.FreeVar)):
+        return value.value
+    if isinstance(value, ir.Expr) and value.op == "getattr":
+        try:
+            base = func_ir.get_definition(value.value)
+        except (KeyError, AttributeError):
+            return None
+        owner = _ir_value(func_ir, base, depth + 1)
+        if owner is None or not isinstance(owner, type(np)):
+            return None
+        return getattr(owner, value.attr, None)
+    return None
 
 
 @overload(rt.mat_outer)
@@ -982,24 +1157,6 @@ def _np_sum(a, axis=None, dtype=None, out=None, keepdims=False):
                   "    return _impl(a, axis, keepdims)\n", name="wrapper", _impl=_register_pieces(impl))
 
 
-@overload(np.linalg.norm, prefer_literal=True)
-def _np_norm(x, ord=None, axis=None, keepdims=False):
-    if not _is_array(x):
-        return None
-    order = _static(ord)
-    if _is_none(axis) and not _flag(keepdims, "np.linalg.norm"):
-        return None  # Numba's own
-    axes = _axes(axis, x.ndim, "np.linalg.norm")
-    if len(axes) != 1 and not (order in (None, "fro") and len(axes) == x.ndim):
-        raise TypingError("np.linalg.norm over several axes: only the Frobenius norm is supported by tangent2.jit")
-    if order not in (None, 2, 2.0, "fro"):
-        raise TypingError(f"np.linalg.norm with axis= and ord={order!r}: only the 2-norm is supported by "
-                          "tangent2.jit")
-    impl = _reduction(x, axis, keepdims, "sumsq", "np.linalg.norm", in_name="a")
-    return _build("def wrapper(x, ord=None, axis=None, keepdims=False):\n"
-                  "    return _impl(x, axis, keepdims)\n", name="wrapper", _impl=_register_pieces(impl))
-
-
 @overload(np.ndim)
 def _np_ndim(a):
     n = _ndim(a)
@@ -1080,7 +1237,7 @@ def _np_vstack(tup):
 
 @overload(np.flip, prefer_literal=True)
 def _np_flip(m, axis=None):
-    if not _is_array(m) or _is_none(axis):
+    if not _is_array(m):
         return None
     axes = _axes(axis, m.ndim, "np.flip")
     index = ", ".join("::-1" if k in axes else ":" for k in range(m.ndim))
@@ -1255,3 +1412,268 @@ def _register_scipy():
 
 _register_scipy()
 del itertools
+
+
+# ---------------------------------------------------------------------------
+# more NumPy, math and builtins calls Numba refuses
+
+@overload(np.dot)
+def _np_dot(a, b):
+    if _is_scalar(a) and _is_scalar(b):
+        return lambda a, b: a * b
+    if _is_scalar(a) or _is_scalar(b):
+        return lambda a, b: a * b
+    if _is_array(a) and _is_array(b):
+        if a.ndim <= 2 and b.ndim <= 2:
+            return _build("def impl(a, b):\n    return np.dot(_cast(a, _dtype), _cast(b, _dtype))\n",
+                          _cast=_as_dtype_fn, _dtype=_result_float(a, b))
+        return _build(_dot_nd(a.ndim, b.ndim), _cast=_as_dtype_fn, _dtype=_result_float(a, b))
+    return None
+
+
+@overload(np.inner)
+def _np_inner(a, b):
+    if _is_scalar(a) or _is_scalar(b):
+        return lambda a, b: a * b
+    if _is_array(a) and _is_array(b):
+        return _build(_inner_nd(a.ndim, b.ndim), _cast=_as_dtype_fn, _dtype=_result_float(a, b))
+    return None
+
+
+@overload(np.ravel)
+def _np_ravel(a):
+    if _is_scalar(a):
+        return lambda a: np.full(1, a)
+    return None
+
+
+@overload(np.transpose)
+def _np_transpose(a, axes=None):
+    if _is_scalar(a):
+        return lambda a, axes=None: a
+    return None
+
+
+@overload(np.reshape)
+def _np_reshape(a, newshape):
+    if _is_scalar(a):
+        return lambda a, newshape: np.full(newshape, a)
+    if _is_array(a):
+        return lambda a, newshape: np.ascontiguousarray(a).reshape(newshape)
+    return None
+
+
+@overload(np.var)
+def _np_var(a):
+    if _is_scalar(a):
+        return lambda a: 0.0 * a
+    return None
+
+
+@overload(np.std)
+def _np_std(a):
+    if _is_scalar(a):
+        return lambda a: 0.0 * a
+    return None
+
+
+@overload(np.array)
+def _np_array(object, dtype=None):
+    if _is_array(object) and _is_none(dtype):
+        return lambda object, dtype=None: object.copy()
+    if _is_array(object):
+        return lambda object, dtype=None: object.astype(dtype)
+    return None
+
+
+@overload(abs)
+def _builtin_abs(x):
+    if _is_array(x):
+        return lambda x: np.abs(x)
+    return None
+
+
+if hasattr(math, "cbrt"):
+    @overload(math.cbrt)
+    def _math_cbrt(x):
+        if _is_scalar(x):
+            return lambda x: np.cbrt(x)
+        return None
+
+
+@overload(math.log)
+def _math_log(x, base):
+    if _is_scalar(x) and _is_scalar(base):
+        return lambda x, base: math.log(x) / math.log(base)
+    return None
+
+
+@overload(np.trace, prefer_literal=True)
+def _np_trace(a, offset=0, axis1=0, axis2=1):
+    if not _is_array(a):
+        return None
+    n = a.ndim
+    a1, a2 = _static(axis1), _static(axis2)
+    if not isinstance(a1, int) or not isinstance(a2, int):
+        raise TypingError("np.trace: axis1 and axis2 must be constants for tangent2.jit")
+    a1, a2 = a1 % n, a2 % n
+    rest = [k for k in range(n) if k not in (a1, a2)]
+    index = ["" for _ in range(n)]
+    for k in rest:
+        index[k] = f"j{k}"
+    index[a1] = "d + r0"
+    index[a2] = "d + c0"
+    src = ("def impl(a, offset=0, axis1=0, axis2=1):\n"
+           f"    rows = a.shape[{a1}]\n    cols = a.shape[{a2}]\n"
+           "    r0 = max(0, -offset)\n    c0 = max(0, offset)\n"
+           "    m = max(0, min(rows - r0, cols - c0))\n")
+    if rest:
+        src += f"    out = np.zeros({_tuple_text(f'a.shape[{k}]' for k in rest)}, a.dtype)\n"
+        loops = ""
+        for depth, k in enumerate(rest):
+            loops += "    " * (depth + 1) + f"for j{k} in range(a.shape[{k}]):\n"
+        inner = "    " * (len(rest) + 1)
+        src += loops + inner + "for d in range(m):\n"
+        src += inner + f"    out[{', '.join(f'j{k}' for k in rest)}] += a[{', '.join(index)}]\n"
+        src += "    return out\n"
+    else:
+        src += "    acc = a.dtype.type(0)\n" if False else "    acc = 0.0 * a[0, 0] if a.size else 0.0\n"
+        src += "    for d in range(m):\n"
+        src += f"        acc += a[{', '.join(index)}]\n    return acc\n"
+    return _build(src)
+
+
+def _batched_linalg(name):
+    def typer(a):
+        if not _is_array(a) or a.ndim != 3:
+            return None
+        if name == "det":
+            return _build("def impl(a):\n"
+                          "    out = np.empty(a.shape[0], a.dtype)\n"
+                          "    for i in range(a.shape[0]):\n"
+                          "        out[i] = np.linalg.det(np.ascontiguousarray(a[i]))\n"
+                          "    return out\n")
+        return _build("def impl(a):\n"
+                      "    out = np.empty(a.shape, a.dtype)\n"
+                      "    for i in range(a.shape[0]):\n"
+                      "        out[i] = np.linalg.inv(np.ascontiguousarray(a[i]))\n"
+                      "    return out\n")
+    return typer
+
+
+overload(np.linalg.det)(_batched_linalg("det"))
+overload(np.linalg.inv)(_batched_linalg("inv"))
+
+
+@overload(np.linalg.solve)
+def _np_solve(a, b):
+    if not (_is_array(a) and _is_array(b)) or a.ndim != 3:
+        return None
+    dtype = _result_float(a, b)
+    if b.ndim == 3:
+        item = "b[0 if b.shape[0] == 1 else i]"
+        shape = "(n, a.shape[1], b.shape[2])"
+    elif b.ndim == 2:
+        item, shape = "b", "(n, a.shape[1], b.shape[1])"
+    elif b.ndim == 1:
+        item, shape = "b", "(n, a.shape[1])"
+    else:
+        return None
+    return _build("def impl(a, b):\n"
+                  "    n = a.shape[0]\n"
+                  f"    out = np.empty({shape}, _dtype)\n"
+                  "    for i in range(n):\n"
+                  f"        out[i] = np.linalg.solve(_cast(a[i], _dtype), _cast({item}, _dtype))\n"
+                  "    return out\n", _dtype=dtype, _cast=_as_dtype_fn)
+
+
+# ---- scipy.special elementwise functions (scalars; arrays elementwise)
+
+def _digamma_scalar(x):
+    """The digamma function (recurrence up to x >= 6, then the asymptotic series; reflection below 0)."""
+    result = 0.0
+    if x <= 0.0 and x == math.floor(x):
+        return math.nan
+    if x < 0.0:
+        return _digamma_scalar(1.0 - x) - math.pi / math.tan(math.pi * x)
+    while x < 6.0:
+        result -= 1.0 / x
+        x += 1.0
+    f = 1.0 / (x * x)
+    series = f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f * (1.0 / 132)))))
+    return result + math.log(x) - 0.5 / x - series
+
+
+def _expit_scalar(x):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _logit_scalar(p):
+    return math.log(p / (1.0 - p))
+
+
+def _elementwise(scalar_function):
+    """An overload typer: ``scalar_function`` on numbers, elementwise on arrays (dtype kept for floats)."""
+    from numba import njit
+    scalar = njit(scalar_function)
+
+    def typer(x):
+        if _is_scalar(x):
+            ftype = _float_np(x)
+            return _build("def impl(x):\n    return _f(_scalar(_g(x)))\n", _scalar=scalar, _f=ftype, _g=np.float64)
+        if _is_array(x):
+            return _build("def impl(x):\n"
+                          "    flat = np.ascontiguousarray(x).reshape(x.size)\n"
+                          "    out = np.empty(x.size, _f)\n"
+                          "    for j in range(x.size):\n"
+                          "        out[j] = _scalar(np.float64(flat[j]))\n"
+                          "    return out.reshape(x.shape)\n", _scalar=scalar, _f=_float_np(x))
+        return None
+    return typer
+
+
+def _register_scipy_elementwise():
+    try:
+        import scipy.special as sp
+    except ImportError:  # pragma: no cover
+        return
+    table = {"expit": _expit_scalar, "logit": _logit_scalar, "erf": math.erf, "erfc": math.erfc,
+             "gammaln": math.lgamma, "digamma": _digamma_scalar, "psi": _digamma_scalar}
+    for name, scalar_function in table.items():
+        function = getattr(sp, name, None)
+        if function is None:
+            continue
+        if scalar_function in (math.erf, math.erfc, math.lgamma):
+            scalar_function = _math_wrapper(scalar_function)
+        overload(function)(_elementwise(scalar_function))
+
+    @overload(sp.softmax, prefer_literal=True)
+    def _softmax(x, axis=None):
+        if not _is_array(x):
+            return None
+        axes = repr(_axes(axis, x.ndim, "scipy.special.softmax"))
+        return _build("def impl(x, axis=None):\n"
+                      f"    e = np.exp(x - np.max(x, {axes}, True))\n"
+                      f"    return e / rt.unreduce(rt.reduce_sum(e, {axes}, True), x, {axes}, True)\n")
+
+    @overload(sp.log_softmax, prefer_literal=True)
+    def _log_softmax(x, axis=None):
+        if not _is_array(x):
+            return None
+        axes = repr(_axes(axis, x.ndim, "scipy.special.log_softmax"))
+        return _build("def impl(x, axis=None):\n"
+                      f"    m = np.max(x, {axes}, True)\n"
+                      f"    s = np.log(rt.reduce_sum(np.exp(x - m), {axes}, True)) + m\n"
+                      f"    return x - rt.unreduce(s, x, {axes}, True)\n")
+
+
+def _math_wrapper(function):
+    namespace = {"math": math}
+    exec(f"def scalar(x):\n    return math.{function.__name__}(x)\n", namespace)
+    return namespace["scalar"]
+
+
+_register_scipy_elementwise()

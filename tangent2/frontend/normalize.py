@@ -112,7 +112,7 @@ class Pullback(Static):
     def call(self, normalizer, node, frame):
         args, _ = normalizer._call_arguments(node, frame, materialize=False)
         cotangent = args[0]
-        if normalizer.mode_switching and len(self.primals) == 1 and not isinstance(self.primals[0], Static) \
+        if len(self.primals) == 1 and not isinstance(self.primals[0], Static) \
                 and not isinstance(cotangent, Static) and not hasattr(self.derivative.target, "kind"):
             # A VJP is the gradient of <cotangent, f>: differentiated again, by forward over reverse.
             from tangent2.derivative import Derivative
@@ -120,7 +120,8 @@ class Pullback(Static):
             gradient = Derivative(objective, "grad", 0)
             args = [self.primals[0]] + list(self.extra) + [cotangent]
             example = tuple(_example(a) for a in args)
-            return StaticSeq([normalizer._switched_gradient(gradient, example, args, frame, node)])
+            if normalizer.switches(gradient, example):
+                return StaticSeq([normalizer._switched_gradient(gradient, example, args, frame, node)])
         return normalizer._call_derivative(self.derivative, self.primals, self.extra, node, frame, seed=cotangent)
 
 
@@ -153,7 +154,7 @@ class Frame:
         self.prefix = prefix
 
 
-def normalize(node, arg_trees=None, mode_switching=True):
+def normalize(node, arg_trees=None, mode_switching="auto"):
     """Normalize the resolved FunctionDef ``node``.
 
     ``arg_trees`` maps a parameter name to ``(treedef, leaf_names)`` when that
@@ -1069,9 +1070,10 @@ class _Normalizer:
         example = tuple(_example(a) for a in everything)
         completed = example if kind == "vmap" else derivatives.complete_arguments(derivative.target, example)
         everything += [ir.const(default) for default in completed[len(example):]]
-        if kind == "grad" and self.mode_switching and not derivative.has_aux and seed is None \
-                and isinstance(derivative.wrt, (int, str)) and not isinstance(args[_wrt_index(derivative, args)],
-                                                                             Static):
+        if kind == "grad" and not derivative.has_aux and seed is None \
+                and isinstance(derivative.wrt, (int, str)) \
+                and not isinstance(args[_wrt_index(derivative, args)], Static) \
+                and self.switches(derivative, completed):
             return self._switched_gradient(derivative, completed, everything, frame, node)
         plan = derivative._plan(completed, specialize=False)
         leaves = [leaf for a in everything for leaf in _flat_static(a)]
@@ -1100,6 +1102,14 @@ class _Normalizer:
         if kind == "grad":
             return StaticSeq([grads, output.items[1]])
         return StaticSeq([output, grads])
+
+    def switches(self, derivative, example):
+        """Whether an inner gradient is differentiated forward over reverse (see tangent2.config)."""
+        if self.mode_switching != "auto":
+            return bool(self.mode_switching)
+        # Reverse over reverse would tape the inner gradient's loops a second time; without loops it is cheaper.
+        inner = parsed(derivative._plan(example, specialize=False).function)
+        return any(isinstance(n, (gast.For, gast.While)) for n in gast.walk(inner))
 
     def _switched_gradient(self, derivative, example, args, frame, node):
         """The inner gradient as one primitive call, differentiated by forward over reverse."""
