@@ -255,3 +255,17 @@ def test_writes_tangent2_cannot_follow_through_aliases_are_rejected(function, te
     message = str(info.value)
     assert "copy" in message
     assert f"line {line_of(function, text)}" in message
+
+
+def stacks_a_list_built_in_a_loop(x):
+    ys = []
+    for i in range(3):
+        ys.append(np.sin(x[i]))
+    return np.sum(np.stack(ys))
+
+
+def test_lists_built_at_run_time_are_rejected_with_advice():
+    with pytest.raises(UnsupportedSyntax) as info:
+        tg.grad(stacks_a_list_built_in_a_loop)(np.ones(3))
+    assert "preallocate" in str(info.value)
+    assert f"line {line_of(stacks_a_list_built_in_a_loop, 'np.stack(ys)')}" in str(info.value)

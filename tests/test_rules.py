@@ -310,6 +310,8 @@ for _a, _b in [((3,), (3,)), ((2, 3), (4, 3)), ((2, 3), (3,)), ((), (2, 3)), ((2
     case(np.inner, normal(_a), normal(_b), id=f"inner-{_a}-{_b}")
 for _a, _b in [((3,), (4,)), ((2, 2), (3,)), ((), (3,))]:
     case(np.outer, normal(_a), normal(_b), id=f"outer-{_a}-{_b}")
+for _a, _b in [((3,), (3,)), ((2, 3), (6,)), ((2, 2), (2, 2))]:
+    case(np.vdot, normal(_a), normal(_b), id=f"vdot-{_a}-{_b}")
 EINSUMS = [
     ("ij,jk->ik", (2, 3), (3, 4)), ("ij,ij->", (2, 3), (2, 3)), ("i,j->ij", (3,), (2,)),
     ("bij,bjk->bik", (2, 2, 3), (2, 3, 2)), ("...ij,jk->...ik", (2, 2, 3), (3, 2)),
@@ -687,6 +689,7 @@ HAND = [
      ([[1, 2], [1, 2]], [2.5, 4.0])),
     (np.matmul, lambda: V(np.matmul, _A, _B, g=np.ones((2, 3))), (_B.sum(1)[None, :].repeat(2, 0), _A.sum(0)[:, None].repeat(3, 1))),
     (np.inner, lambda: V(np.inner, np.array([1.0, 2.0]), np.array([3.0, 4.0])), ([3.0, 4.0], [1.0, 2.0])),
+    (np.vdot, lambda: V(np.vdot, np.array([[1.0, 2.0]]), np.array([3.0, 4.0]), g=2.0), ([[6.0, 8.0]], [2.0, 4.0])),
     (np.outer, lambda: V(np.outer, np.array([1.0, 2.0]), np.array([3.0, 4.0, 5.0]), g=np.ones((2, 3))),
      ([12.0, 12.0], [3.0, 3.0, 3.0])),
     (np.einsum, lambda: V(np.einsum, "ij,jk->ik", _A, _B, g=np.ones((2, 3)))[1:],

@@ -292,6 +292,7 @@ class _Normalizer:
         self.blocks = []
         self.origin = None
         self.inlining = [node.source_function] if hasattr(node, "source_function") else []
+        self.runtime_lists = set()  # names bound to lists built at run time (stacks of generated code)
         self.loop_depth = 0
 
     # ----------------------------------------------------------------- driver
@@ -467,7 +468,10 @@ class _Normalizer:
                 frame.static[target.id] = self._snapshot(value, frame)
                 return
             frame.static.pop(target.id, None)
-            self.emit(ir.assign(self._local_name(target.id, frame), value))
+            name = self._local_name(target.id, frame)
+            if isinstance(value, gast.List):
+                self.runtime_lists.add(name)
+            self.emit(ir.assign(name, value))
         elif isinstance(target, (gast.Tuple, gast.List)):
             self._unpack(target, value, frame)
         elif isinstance(target, gast.Subscript):
@@ -967,6 +971,11 @@ class _Normalizer:
                                          else value))
         if materialize:
             args = [self.materialize(a, frame, node) for a in args]
+            for arg in args:
+                if isinstance(arg, gast.Name) and arg.id in self.runtime_lists:
+                    raise self.error("a list built with .append() in a loop cannot be passed to a function "
+                                     "(np.stack, np.array, ...); preallocate an array (out = np.zeros(n); "
+                                     "out[i] = ...) or build a tuple", node, frame)
         return args, keywords
 
     def _method_call(self, node, receiver, frame):

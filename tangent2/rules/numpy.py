@@ -621,6 +621,16 @@ def inner_jvp(a_dot, b_dot, ans, a, b):
     return np.inner(a_dot, b) + np.inner(a, b_dot)
 
 
+@vjp_rule(np.vdot)
+def vdot_vjp(g, ans, a, b):
+    return np.reshape(g * np.ravel(b), np.shape(a)), np.reshape(g * np.ravel(a), np.shape(b))
+
+
+@jvp_rule(np.vdot)
+def vdot_jvp(a_dot, b_dot, ans, a, b):
+    return np.vdot(a_dot, b) + np.vdot(a, b_dot)
+
+
 @vjp_rule(np.outer)
 def outer_vjp(g, ans, a, b):
     return np.reshape(np.dot(g, np.ravel(b)), np.shape(a)), np.reshape(np.dot(np.ravel(a), g), np.shape(b))

@@ -21,7 +21,7 @@ _ZERO_PREFIX = "__zero__"
 _LINEAR = {
     np.sum, np.mean, np.transpose, np.reshape, np.ravel, np.squeeze, np.expand_dims, np.cumsum, np.copy,
     np.negative, np.positive, np.broadcast_to, np.trace, np.diag, np.real, np.conj,
-    np.multiply, np.dot, np.matmul, np.outer, np.inner, np.einsum, np.tensordot, np.cross, np.kron,
+    np.multiply, np.dot, np.vdot, np.matmul, np.outer, np.inner, np.einsum, np.tensordot, np.cross, np.kron,
     runtime.unbroadcast, runtime.broadcast_like,
 }
 _LINEAR |= {np.linalg.solve, np.swapaxes, np.moveaxis, np.flip, np.hstack, np.vstack, np.stack,
