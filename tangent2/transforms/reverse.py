@@ -337,7 +337,9 @@ class _Reverse:
         primal = node.body[:-1]
         output = node.body[-1].value
         seed = self.namer.fresh("d_out")
-        adjoint = [ir.assign(self.adj(name), gast.List(elts=[], ctx=gast.Load())) for name in self.active_lists()]
+        self.lists = self.active_lists()
+        adjoint = [ir.assign(self.adj(name), gast.List(elts=[], ctx=gast.Load())) for name in self.lists]
+        self.init.update(self.adj(name) for name in self.lists)  # stacks of cotangents, never zeroed
         adjoint += self.mark(self.seed_outputs(output, ir.load(seed)), node.body[-1].origin)
         adjoint += self.reverse_block(primal)
         self._prune_restores(adjoint, _names_read(adjoint, {id(r) for r in self.restores}))
@@ -574,7 +576,7 @@ class _Reverse:
         prune(adjoint)
 
     def contributions(self, stmts):
-        """Variables that receive adjoint contributions inside ``stmts``."""
+        """Variables that receive adjoint contributions inside ``stmts`` (lists pass theirs on stacks)."""
         found = set()
         for stmt in ir.walk_statements(stmts):
             if isinstance(stmt, gast.Expr) and _list_method(stmt.value, "append"):
@@ -583,7 +585,7 @@ class _Reverse:
                 found |= {n for n in ir.names_in(stmt.value) if n in self.active}
                 if ir.is_subscript_write(stmt):
                     found.add(ir.target_name(stmt))
-        return found
+        return found - set(self.lists)
 
     def body_locals(self, stmts):
         """Variables all of whose assignments are inside ``stmts``."""
