@@ -1,12 +1,28 @@
 """The transformations users call: thin wrappers that build Derivative objects."""
 import functools
 import sys
+import weakref
 
 import numpy as np
 
 from tangent2 import derivative
 from tangent2.derivative import Derivative, python_function
 from tangent2.errors import ShapeMismatch
+
+_DERIVATIVES = weakref.WeakKeyDictionary()
+
+
+def _derivative(target, kind, wrt=0, has_aux=False, mode_switching=None, **options):
+    """The Derivative of ``target`` for these settings, made once: its generated code is reused by later calls."""
+    key = (kind, wrt if not isinstance(wrt, list) else tuple(wrt), has_aux, mode_switching,
+           tuple(sorted((k, repr(v)) for k, v in options.items())))
+    try:
+        cache = _DERIVATIVES.setdefault(target, {})
+    except TypeError:  # not weakly referenceable: no cache
+        return Derivative(target, kind, wrt, has_aux, mode_switching, **options)
+    if key not in cache:
+        cache[key] = Derivative(target, kind, wrt, has_aux, mode_switching, **options)
+    return cache[key]
 
 
 def grad(f, wrt=0, *, has_aux=False, mode_switching=None):
@@ -16,7 +32,7 @@ def grad(f, wrt=0, *, has_aux=False, mode_switching=None):
     gradients is returned).  With ``has_aux`` ``f`` returns ``(value, aux)`` and
     the derivative returns ``(gradient, aux)``.
     """
-    return Derivative(f, "grad", wrt, has_aux, mode_switching)
+    return _derivative(f, "grad", wrt, has_aux, mode_switching)
 
 
 def value_and_grad(f, wrt=0, *, has_aux=False, mode_switching=None):
@@ -24,7 +40,7 @@ def value_and_grad(f, wrt=0, *, has_aux=False, mode_switching=None):
 
     ``mode_switching`` overrides ``tangent2.config.mode_switching`` for this derivative.
     """
-    return Derivative(f, "value_and_grad", wrt, has_aux, mode_switching)
+    return _derivative(f, "value_and_grad", wrt, has_aux, mode_switching)
 
 
 def jvp(f, primals, tangents):
@@ -36,7 +52,7 @@ def jvp(f, primals, tangents):
     for i in wrt:
         _check_matching(primals[i], tangents[i], f"tangent of argument {i}")
     primals = derivative.complete_arguments(f, primals)
-    plan = Derivative(f, "jvp", wrt)._plan(primals)
+    plan = _derivative(f, "jvp", wrt)._plan(primals)
     leaves = derivative._flatten_args(primals)
     tangent_leaves = [t for i in wrt for t in derivative._flatten_value(tangents[i])]
     out, out_dot = plan.function(*leaves, *tangent_leaves)
@@ -46,7 +62,7 @@ def jvp(f, primals, tangents):
 def vjp(f, *primals, has_aux=False):
     """Reverse mode: ``(f(*primals), pullback)``; ``pullback(cotangent)`` returns one cotangent per argument."""
     wrt = tuple(i for i, p in enumerate(primals) if _has_float_leaves(p))
-    d = Derivative(f, "vjp", wrt, has_aux)
+    d = _derivative(f, "vjp", wrt, has_aux)
     plan = d._plan(derivative.complete_arguments(f, primals))
     leaves = derivative._flatten_args(derivative.complete_arguments(f, primals))
     out = python_function(f)(*_copies(primals))  # the function may write into its arguments
@@ -68,22 +84,22 @@ def vjp(f, *primals, has_aux=False):
 
 def jacfwd(f, wrt=0):
     """The Jacobian of ``f`` with respect to argument ``wrt`` by forward mode: shape ``out.shape + in.shape``."""
-    return Derivative(f, "jacfwd", wrt)
+    return _derivative(f, "jacfwd", wrt)
 
 
 def jacrev(f, wrt=0):
     """The Jacobian of ``f`` with respect to argument ``wrt`` by reverse mode: shape ``out.shape + in.shape``."""
-    return Derivative(f, "jacrev", wrt)
+    return _derivative(f, "jacrev", wrt)
 
 
 def hessian(f, wrt=0):
     """The Hessian of the scalar ``f``: forward mode over its reverse-mode gradient."""
-    return Derivative(Derivative(f, "grad", wrt), "jacfwd", wrt)
+    return _derivative(_derivative(f, "grad", wrt), "jacfwd", wrt)
 
 
 def hvp(f, wrt=0):
     """``(*args, v) -> H @ v``, the Hessian of ``f`` in ``args[wrt]`` times ``v``; never forms ``H``."""
-    return Derivative(f, "hvp", wrt)
+    return _derivative(f, "hvp", wrt)
 
 
 def vmap(f, in_axes=0, out_axes=0):
@@ -93,7 +109,7 @@ def vmap(f, in_axes=0, out_axes=0):
     tree of them matching the argument); ``out_axes``: an int, or one per
     returned value.
     """
-    return Derivative(f, "vmap", None, in_axes=in_axes, out_axes=out_axes)
+    return _derivative(f, "vmap", None, in_axes=in_axes, out_axes=out_axes)
 
 
 def batched_jacobian(f, mode="forward", wrt=0):
@@ -104,7 +120,7 @@ def batched_jacobian(f, mode="forward", wrt=0):
     """
     if mode not in ("forward", "reverse"):
         raise ValueError(f"batched_jacobian mode must be 'forward' or 'reverse', not {mode!r}")
-    return Derivative(f, "batched_jacobian", wrt, mode=mode)
+    return _derivative(f, "batched_jacobian", wrt, mode=mode)
 
 
 def generated_function(f, kind, args, seed):
@@ -115,7 +131,7 @@ def generated_function(f, kind, args, seed):
     """
     args = derivative.complete_arguments(f, tuple(args))
     wrt = tuple(i for i, p in enumerate(args) if _has_float_leaves(p))
-    plan = Derivative(f, kind, wrt)._plan(args)
+    plan = _derivative(f, kind, wrt)._plan(args)
     leaves = derivative._flatten_args(args)
     if kind == "jvp":
         extra = [t for i in wrt for t in derivative._flatten_value(seed[i])]

@@ -134,7 +134,7 @@ def _build(source, name="impl", **names):
     function = _BUILT.get(key)
     if function is None:
         namespace = {"np": np, "rt": rt, "math": math, "_nan": np.nan, "_inf": np.inf, "matmul": matmul,
-                     "norm": norm, **names}
+                     "norm": norm, "cumsum": cumsum, **names}
         exec(compile(source, f"<tangent2.numba_runtime {name}>", "exec"), namespace)
         function = namespace[name]
         function.__tangent2_source__ = source
@@ -809,7 +809,40 @@ def _abs_reduction_source(ndim, axes, keep, op):
 
 _reduce_source_cache = {}
 
-_REDIRECTS = {np.matmul: matmul, np.linalg.norm: norm}
+def cumsum(a, axis=None):
+    """``np.cumsum`` as Numba compiles it: a scalar gives a 1-element array, as in NumPy."""
+    return np.cumsum(a, axis=axis)
+
+
+_numba_cumsum = np.cumsum
+
+
+@overload(cumsum, prefer_literal=True)
+def _cumsum(a, axis=None):
+    if _is_scalar(a):
+        return lambda a, axis=None: np.full(1, a)
+    if _is_array(a):
+        if _is_none(axis):
+            return lambda a, axis=None: _numba_cumsum(a)
+        ax = _axes(axis, a.ndim, "np.cumsum")[0]
+        if a.ndim == 1:
+            return lambda a, axis=None: _numba_cumsum(a)
+        return _build("def impl(a, axis=None):\n"
+                      f"    moved = np.ascontiguousarray(np.moveaxis(a, {ax}, -1))\n"
+                      "    n = moved.shape[-1]\n"
+                      "    flat = moved.reshape((moved.size // max(n, 1), n))\n"
+                      "    out = np.empty(flat.shape, _dtype)\n"
+                      "    for r in range(flat.shape[0]):\n"
+                      "        acc = _dtype(0)\n"
+                      "        for j in range(n):\n"
+                      "            acc += flat[r, j]\n"
+                      "            out[r, j] = acc\n"
+                      f"    return np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, {ax}))\n",
+                      _dtype=_float_np(a) if np.issubdtype(as_dtype(a.dtype), np.inexact) else np.int64)
+    return None
+
+
+_REDIRECTS = {np.matmul: matmul, np.linalg.norm: norm, np.cumsum: cumsum}
 
 
 @rewrites.register_rewrite("before-inference")
@@ -877,6 +910,8 @@ def _mat_outer(u, v):
         return _product_impl("u, v", "np.outer(u, v)", _result_float(u, v), ["u", "v"])
     if _ndim(u) == 2 and _ndim(v) == 2:
         return _product_impl("u, v", "np.dot(u, v.T)", _result_float(u, v), ["u", "v"])
+    if 2 <= _ndim(u) <= 3 and 2 <= _ndim(v) <= 3:
+        return lambda u, v: matmul(u, np.swapaxes(v, -1, -2))
     raise TypingError("mat_outer: only 1-d or 2-d operands are supported by tangent2.jit")
 
 
@@ -902,23 +937,29 @@ def _expand_last2(x):
 
 @overload(rt.trace_vjp, prefer_literal=True)
 def _trace_vjp(ct, a, offset=0, axis1=0, axis2=1):
-    if not _is_array(a) or a.ndim != 2:
-        raise TypingError("trace_vjp: only the trace of a 2-d array is supported by tangent2.jit")
-    dtype = _result_float(ct, a)
-    return _build("def impl(ct, a, offset=0, axis1=0, axis2=1):\n"
-                  "    out = np.zeros(a.shape, _dtype)\n"
-                  "    rows, cols = a.shape\n"
-                  "    if axis1 % 2 == 1 and axis2 % 2 == 0:\n"
-                  "        rows, cols = cols, rows\n"
-                  "    r0 = max(0, -offset)\n"
-                  "    c0 = max(0, offset)\n"
-                  "    n = max(0, min(rows - r0, cols - c0))\n"
-                  "    for i in range(n):\n"
-                  "        if axis1 % 2 == 1 and axis2 % 2 == 0:\n"
-                  "            out[i + c0, i + r0] = ct\n"
-                  "        else:\n"
-                  "            out[i + r0, i + c0] = ct\n"
-                  "    return out\n", _dtype=dtype)
+    if not _is_array(a):
+        return None
+    n = a.ndim
+    a1, a2 = _static(axis1), _static(axis2)
+    if not isinstance(a1, int) or not isinstance(a2, int):
+        raise TypingError("trace_vjp: axis1 and axis2 must be constants for tangent2.jit")
+    a1, a2 = a1 % n, a2 % n
+    rest = [k for k in range(n) if k not in (a1, a2)]
+    index = [f"j{k}" for k in range(n)]
+    index[a1] = "d + r0"
+    index[a2] = "d + c0"
+    src = ("def impl(ct, a, offset=0, axis1=0, axis2=1):\n"
+           "    out = np.zeros(a.shape, _dtype)\n"
+           f"    rows = a.shape[{a1}]\n    cols = a.shape[{a2}]\n"
+           "    r0 = max(0, -offset)\n    c0 = max(0, offset)\n"
+           "    m = max(0, min(rows - r0, cols - c0))\n")
+    for depth, k in enumerate(rest):
+        src += "    " * (depth + 1) + f"for j{k} in range(a.shape[{k}]):\n"
+    pad = "    " * (len(rest) + 1)
+    value = f"ct[{', '.join(f'j{k}' for k in rest)}]" if rest and _is_array(ct) else "ct"
+    src += pad + "for d in range(m):\n" + pad + f"    out[{', '.join(index)}] = {value}\n"
+    src += "    return out\n"
+    return _build(src, _dtype=_result_float(ct, a))
 
 
 @overload(rt.diag_vjp, prefer_literal=True)
@@ -1309,10 +1350,12 @@ def _einsum_impl(subs, out, broadcast, dtype, params, operand_names, target=None
         sizes = extents[c]
         src += f"    n_{c} = {sizes[0] if len(sizes) == 1 else 'max(' + ', '.join(sizes) + ')'}\n"
 
+    shared = {c for c in letters if len(extents[c]) > 1} | set(broadcast)
+
     def index(name, s):
         if not s:
             return name if name != "result" else "acc"
-        parts = [f"(0 if {name}.shape[{k}] == 1 else i_{c})" if c in broadcast else f"i_{c}"
+        parts = [f"(0 if {name}.shape[{k}] == 1 else i_{c})" if c in shared else f"i_{c}"
                  for k, c in enumerate(s)]
         return f"{name}[{', '.join(parts)}]"
 
@@ -1324,7 +1367,7 @@ def _einsum_impl(subs, out, broadcast, dtype, params, operand_names, target=None
         src += "    acc = _dtype(0)\n"
     product = " * ".join(index(name, s) for name, s in zip(operand_names, subs)) or "1"
     target_index = index("result", result_subs) if target is None else (
-        f"result[{', '.join(f'i_{c}' if c not in broadcast else f'(0 if result.shape[{k}] == 1 else i_{c})' for k, c in enumerate(result_subs))}]"
+        f"result[{', '.join(f'i_{c}' if c not in shared else f'(0 if result.shape[{k}] == 1 else i_{c})' for k, c in enumerate(result_subs))}]"
         if result_subs else "acc")
     for depth, c in enumerate(letters):
         src += "    " * (depth + 1) + f"for i_{c} in range(n_{c}):\n"
@@ -1591,17 +1634,19 @@ def _np_solve(a, b):
 
 def _digamma_scalar(x):
     """The digamma function (recurrence up to x >= 6, then the asymptotic series; reflection below 0)."""
-    result = 0.0
     if x <= 0.0 and x == math.floor(x):
         return math.nan
+    reflection = 0.0
     if x < 0.0:
-        return _digamma_scalar(1.0 - x) - math.pi / math.tan(math.pi * x)
+        reflection = -math.pi / math.tan(math.pi * x)
+        x = 1.0 - x
+    result = 0.0
     while x < 6.0:
         result -= 1.0 / x
         x += 1.0
     f = 1.0 / (x * x)
     series = f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f * (1.0 / 132)))))
-    return result + math.log(x) - 0.5 / x - series
+    return result + math.log(x) - 0.5 / x - series + reflection
 
 
 def _expit_scalar(x):
