@@ -111,7 +111,8 @@ class Derivative:
     def _plan(self, args, specialize=True):
         """The generated function for ``args`` (specialized to which leaves are scalars, unless not asked)."""
         scalars = tuple(np.ndim(v) == 0 for v in _flatten_args(args)) if specialize else None
-        key = (_structure_key(args), scalars)
+        switching = config.mode_switching if self.mode_switching is None else self.mode_switching
+        key = (_structure_key(args), scalars, switching)
         with _LOCK:
             plan = self._generated.get(key)
             if plan is None:

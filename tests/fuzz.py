@@ -846,7 +846,7 @@ class Generator:
             lo, hi = self.c.integer(0, 1), self.c.integer(2, 4)
             header = f"range({lo}, {hi})"
         elif form == 2 and "n" in env.ints:
-            lo, hi = 0, env.ints["n"][1]
+            lo, hi = 0, 3
             header = "range(n)"
             self.feature("int_default_argument")
         else:
@@ -1105,7 +1105,7 @@ class Generator:
         env.funcs = funcs
         if self.c.chance(0.15):
             extra = ", n=3"
-            env.ints["n"] = (0, 3)
+            env.ints["n"] = (3, 4)  # n == 3
             env.frozen.add("n")
         self.emit(0, f"def f({', '.join(p for p, _ in params)}{extra}):")
         if scalar_only:
