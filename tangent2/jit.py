@@ -23,6 +23,7 @@ When Numba cannot compile, a :class:`CompilationError` names the generated
 line and the user's line it came from; with ``fallback="python"`` the
 uncompiled derivative runs instead, with a warning.
 """
+import functools
 import threading
 import warnings
 
@@ -38,7 +39,7 @@ _SCALAR_TYPES = frozenset([float, int, bool, np.float64, np.float32, np.float16,
                            np.int8, np.uint8, np.uint16, np.uint32, np.uint64, np.bool_, complex, np.complex128,
                            np.complex64])
 _LEAF_TYPES = _SCALAR_TYPES | {np.ndarray}
-_KINDS = ("grad", "value_and_grad", "jvp", "jacfwd", "jacrev", "hvp")
+_UNCALLABLE = ("vjp", "pullback")
 
 
 def jit(f, target="cpu", cache=True, fallback=None):
@@ -76,15 +77,17 @@ class JitFunction:
         self._parallel = target == "parallel"
         self._cache = cache
         self._fallback = fallback
-        self._fast = {}            # type(args) -> callable(*args)
+        self._fast = {}            # tuple of argument types -> callable(*args)
+        self._fast1 = {}           # the same for one-argument calls, keyed by the argument's type
         self._compiled = {}        # generated function -> dispatcher (or the Python function, on fallback)
         self._lock = threading.RLock()
         if isinstance(f, Derivative):
             self._derivative = f
             self._function = None
-            if f.kind not in _KINDS:
-                raise TangentError(f"tangent2.jit compiles {', '.join(_KINDS)} derivatives, not {f.kind!r}; "
-                                   "jit the generated function (tangent2.api.generated_function) instead")
+            self._view = _CompiledView(f, self)
+            if f.kind in _UNCALLABLE:
+                raise TangentError(f"tangent2.jit cannot compile a {f.kind!r} Derivative (it is not called "
+                                   "directly); jit the generated function (tangent2.api.generated_function) instead")
         else:
             self._derivative = None
             self._function = python_function(f) if not callable(getattr(f, "py_func", None)) else f.py_func
@@ -94,9 +97,29 @@ class JitFunction:
     def __repr__(self):
         return f"<tangent2.jit({self.target!r}, target={self.options['target']!r})>"
 
+    # -------------------------------------------------------------- inspecting
+    @property
+    def dispatchers(self):
+        """The Numba dispatchers compiled so far (one per generated function)."""
+        return [d for f, d in self._compiled.items() if d is not f]
+
+    def stats(self):
+        """Numba's on-disk cache statistics, summed over the dispatchers: ``cache_hits``, ``cache_misses``
+        (signatures compiled in this process), and ``signatures``."""
+        hits = misses = signatures = 0
+        for dispatcher in self.dispatchers:
+            stats = dispatcher.stats
+            hits += sum(stats.cache_hits.values())
+            misses += sum(stats.cache_misses.values())
+            signatures += len(dispatcher.signatures)
+        return {"cache_hits": hits, "cache_misses": misses, "signatures": signatures}
+
     # ------------------------------------------------------------------ calls
     def __call__(self, *args):
-        entry = self._fast.get(tuple(map(type, args)))
+        if len(args) == 1:
+            entry = self._fast1.get(type(args[0]))
+        else:
+            entry = self._fast.get(tuple(map(type, args)))
         if entry is not None:
             try:
                 return entry(*args)
@@ -109,7 +132,7 @@ class JitFunction:
             dispatcher = self._dispatcher(self._function)
             key = tuple(map(type, args))
             if all(t in _LEAF_TYPES for t in key):
-                self._fast[key] = dispatcher
+                self._remember(key, dispatcher)
             return self._run(dispatcher, self._function, args)
         if self._derivative.kind == "jvp":
             return self._call_jvp(*args)
@@ -119,9 +142,11 @@ class JitFunction:
         try:
             return dispatcher(*args)
         except numba_errors() as error:
-            return self._failed(error, function, args)
+            self._failed(error, function)
+            return function(*args)
 
-    def _failed(self, error, function, args):
+    def _failed(self, error, function):
+        """Raise a CompilationError for ``error`` or, with fallback="python", warn and use ``function`` from now on."""
         from numba.core.errors import TypingError
         if not isinstance(error, TypingError) and not _is_compile_error(error):
             raise error
@@ -129,11 +154,16 @@ class JitFunction:
         if self._fallback != "python":
             raise explained from None
         warnings.warn(f"tangent2.jit: running the uncompiled Python version.\n{explained}", RuntimeWarning,
-                      stacklevel=4)
+                      stacklevel=5)
         with self._lock:
             self._compiled[function] = function
             self._fast.clear()
-        return function(*args)
+            self._fast1.clear()
+
+    def _remember(self, key, entry):
+        self._fast[key] = entry
+        if len(key) == 1:
+            self._fast1[key[0]] = entry
 
     def _what(self, function):
         if self._derivative is not None:
@@ -153,29 +183,45 @@ class JitFunction:
 
     # ------------------------------------------------------------ derivatives
     def _call_derivative(self, args):
-        from tangent2 import derivative as dv
+        """``Derivative.__call__`` itself, run on a view of the Derivative whose generated functions are compiled."""
+        from tangent2.derivative import Derivative
         derivative = self._derivative
-        raw = args
-        extra = ()
-        if derivative.kind == "hvp":
-            args, extra = args[:-1], args[-1:]
-        args = _complete(derivative.target, args)
-        plan = derivative._plan(args)
-        dispatcher = self._dispatcher(plan.function)
-        key = tuple(map(type, raw))
-        leaves_only = all(t in _LEAF_TYPES for t in key) and not any(
-            type(a) is np.ndarray and a.ndim == 0 for a in raw)
-        leaves = dv._flatten_args(args)
-        call_args = (*leaves, *extra, *_seed(derivative))
+        view = self._view
         try:
-            result = dispatcher(*call_args)
+            result = Derivative.__call__(view, *args)
         except numba_errors() as error:
-            self._failed(error, plan.function, call_args)
-            return derivative(*raw)
-        if leaves_only and dispatcher is not plan.function:
-            entry = _entry(derivative, plan, dispatcher, raw, args)
-            self._fast[key] = entry if np.ndarray not in key else _guard_0d(entry, key, self)
-        return _rebuild(derivative, plan, result, args)
+            self._failed(error, view.last_function)
+            return derivative(*args)
+        key = tuple(map(type, args))
+        if all(t in _LEAF_TYPES for t in key) and not any(type(a) is np.ndarray and a.ndim == 0 for a in args):
+            entry = self._entry(args)
+            if entry is not None:
+                self._remember(key, entry if np.ndarray not in key else _guard_0d(entry, key, self))
+        return result
+
+    def _entry(self, raw):
+        """A callable for later calls with arguments of the types of ``raw`` (all leaves), or None."""
+        derivative = self._derivative
+        kind = derivative.kind
+        if kind == "vmap" and hasattr(derivative, "_plan"):
+            # Derivative.__call__ for vmap, minus the plan lookup: the leaves are the arguments
+            plan = derivative._plan(raw)
+            dispatcher = self._compiled.get(plan.function)
+            if dispatcher is None or dispatcher is plan.function or not hasattr(plan, "check_batch_sizes"):
+                return None
+
+            def vmapped(*args):
+                plan.check_batch_sizes(args)
+                return plan.unflatten_output(dispatcher(*args))
+            return vmapped
+        if kind not in ("grad", "value_and_grad"):
+            return functools.partial(_DERIVATIVE_CALL, self._view)
+        args = _complete(derivative.target, raw)
+        plan = derivative._plan(args)
+        dispatcher = self._compiled.get(plan.function)
+        if dispatcher is None or dispatcher is plan.function:
+            return None
+        return _entry(derivative, plan, dispatcher, raw, args)
 
     def _call_jvp(self, primals, tangents):
         from tangent2 import derivative as dv
@@ -190,6 +236,42 @@ class JitFunction:
         dispatcher = self._dispatcher(plan.function)
         out, out_dot = self._run(dispatcher, plan.function, (*leaves, *tangent_leaves))
         return plan.unflatten_output(out), plan.unflatten_output(out_dot)
+
+
+class _CompiledView:
+    """Looks like the Derivative to ``Derivative.__call__``, but its plans call compiled functions."""
+
+    def __init__(self, derivative, owner):
+        self._derivative = derivative
+        self._owner = owner
+        self.last_function = None
+
+    def __getattr__(self, name):
+        return getattr(self._derivative, name)
+
+    def _plan(self, args, *rest, **options):
+        plan = self._derivative._plan(args, *rest, **options)
+        self.last_function = plan.function
+        return _CompiledPlan(plan, self._owner._dispatcher(plan.function))
+
+
+class _CompiledPlan:
+    """A plan whose ``function`` is the Numba dispatcher; everything else is the plan's."""
+
+    def __init__(self, plan, dispatcher):
+        self._plan = plan
+        self.function = dispatcher
+
+    def __getattr__(self, name):
+        return getattr(self._plan, name)
+
+
+def _derivative_call(view, *args):
+    from tangent2.derivative import Derivative
+    return Derivative.__call__(view, *args)
+
+
+_DERIVATIVE_CALL = _derivative_call
 
 
 def _complete(target, args):
@@ -217,31 +299,19 @@ def _rebuild(derivative, plan, result, args):
         if kind == "grad":
             return grads, value[1]
         return value, grads
-    if kind == "hvp":
-        from tangent2.derivative import _cast_like
-        return _cast_like(result, args[plan.wrt_positions[0]])
-    return result  # jacfwd, jacrev
+    raise AssertionError(kind)
 
 
 def _entry(derivative, plan, dispatcher, raw, args):
-    """The fastest callable that maps leaf arguments (typed like ``raw``) to the Derivative's result."""
-    kind = derivative.kind
-    completed = args[len(raw) - (kind == "hvp"):]
-    defaults_match = _defaults_cover(plan.function, len(raw), completed)
-    simple = kind == "grad" and not derivative.has_aux and all(
+    """The fastest callable mapping leaf arguments (typed like ``raw``) to a grad/value_and_grad result."""
+    completed = args[len(raw):]
+    simple = derivative.kind == "grad" and not derivative.has_aux and all(
         type(args[p]) in (float, int) for p in plan.wrt_positions) and all(
         s is None for s in plan.arg_structures)
-    if (simple or kind in ("jacfwd", "jacrev")) and not completed:
-        # Python-float gradients (and Jacobians) come back from Numba as they are: nothing to rebuild
+    if simple and _defaults_cover(plan.function, len(raw), completed):
+        # Python-float gradients come back from Numba as they are: nothing to rebuild
         return dispatcher
     seed = _seed(derivative)
-    if kind == "hvp":
-        def entry(*raw):
-            full = raw[:-1] + completed
-            return _rebuild(derivative, plan, dispatcher(*full, raw[-1], *seed), full)
-        return entry
-    if simple and defaults_match:
-        return dispatcher
 
     def entry(*raw):
         full = raw + completed

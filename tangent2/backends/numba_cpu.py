@@ -102,7 +102,8 @@ def explain(error, function, what=None):
         if generated[2]:
             lines.append(f"    {generated[2].strip()}")
     if origin and (not generated or origin[:2] != generated[:2]):
-        lines.append(f'  from your code: File "{origin[0]}", line {origin[1]}')
+        where = f'File "{origin[0]}", line {origin[1]}' if origin[0] else f"line {origin[1]} (file not recorded)"
+        lines.append(f"  from your code: {where}")
         if origin[2]:
             lines.append(f"    {origin[2].strip()}")
     lines.append(f"  What to change: {hint}")
@@ -148,14 +149,14 @@ def _user_origin(path, lineno, depth=0):
     except OSError:
         return None
     banner = _BANNER.match(lines[0]) if lines else None
-    if banner is None:
+    if banner is None and not any(_ORIGIN.match(line) for line in lines[:lineno]):
         return (path, lineno, lines[lineno - 1] if 1 <= lineno <= len(lines) else None)
-    source_file = banner.group(1)
+    source_file = banner.group(1) if banner else None  # generated code without a banner names no file
     for index in range(min(lineno, len(lines)) - 1, -1, -1):
         match = _ORIGIN.match(lines[index])
         if match:
             line, text = int(match.group(2)), match.group(3)
-            if depth < 8 and os.path.exists(source_file) and _is_generated(source_file):
+            if depth < 8 and source_file and os.path.exists(source_file) and _is_generated(source_file):
                 deeper = _user_origin(source_file, line, depth + 1)
                 if deeper is not None:
                     return deeper
@@ -192,6 +193,9 @@ def _reason(text):
 
 
 _HINTS = [
+    (r"np\.squeeze without axis",
+     "give np.squeeze the axes to drop (np.squeeze(x, axis=1)): tangent2.jit must know the result's ndim "
+     "when it compiles"),
     (r"Untyped global name '([^']+)'",
      "the derivative calls {0}, which Numba cannot compile. Use a NumPy/math function instead, or make "
      "{0} a plain module-level def that tangent2 can inline"),

@@ -24,6 +24,7 @@ call.  What stays unsupported is listed in docs/jit.md.
 """
 import itertools
 import math
+import os
 import operator
 import string
 
@@ -31,7 +32,7 @@ import numpy as np
 from numba import types
 from numba.core import ir, rewrites
 from numba.core.errors import TypingError
-from numba.extending import overload
+from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype
 
 from tangent2 import runtime as rt
@@ -39,6 +40,7 @@ from tangent2 import runtime as rt
 __all__ = []
 
 _NOT_STATIC = object()
+_THIS_FILE = os.path.basename(__file__)
 
 
 # ---------------------------------------------------------------------------
@@ -663,7 +665,7 @@ def _inner_vjp_b_nd(na, nb):
 
 def _matmul_vjp_nd(which):
     def general(na, nb):
-        if na < 2 or nb < 2 or max(na, nb) > 3:
+        if na < 2 or nb < 2:
             return None
         if which == "a":
             return ("def impl(ct, a, b):\n"
@@ -719,6 +721,31 @@ def _inner_vjp_b(ct, a, b):
     return _products(ct, a, b, table, "inner_vjp_b", _inner_vjp_b_nd)
 
 
+def _batched_matmul_source(na, nb):
+    """``a @ b`` for stacks of matrices (ndim >= 2 each), batch axes broadcast (extent-1 axes repeat)."""
+    n = max(na, nb) - 2
+    a_pad = [None] * (n - (na - 2)) + list(range(na - 2))
+    b_pad = [None] * (n - (nb - 2)) + list(range(nb - 2))
+    extents = []
+    for k in range(n):
+        options = [f"a.shape[{a_pad[k]}]" for _ in [0] if a_pad[k] is not None] + \
+                  [f"b.shape[{b_pad[k]}]" for _ in [0] if b_pad[k] is not None]
+        extents.append(options[0] if len(options) == 1 else f"max({options[0]}, {options[1]})")
+    a_index = [f"(0 if a.shape[{a_pad[k]}] == 1 else i{k})" for k in range(n) if a_pad[k] is not None]
+    b_index = [f"(0 if b.shape[{b_pad[k]}] == 1 else i{k})" for k in range(n) if b_pad[k] is not None]
+    src = "def impl(a, b):\n    A = _cast(a, _dtype)\n    B = _cast(b, _dtype)\n"
+    for k, e in enumerate(extents):
+        src += f"    e{k} = {e}\n"
+    dims = _tuple_text([f"e{k}" for k in range(n)] + ["a.shape[-2]", "b.shape[-1]"])
+    src += f"    out = np.empty({dims}, _dtype)\n"
+    a_item = f"A[{', '.join(a_index)}]" if a_index else "A"
+    b_item = f"B[{', '.join(b_index)}]" if b_index else "B"
+    src += _loops([f"e{k}" for k in range(n)], [
+        f"out[{', '.join(f'i{k}' for k in range(n))}] = np.dot(np.ascontiguousarray({a_item}), "
+        f"np.ascontiguousarray({b_item}))"])
+    return src + "    return out\n"
+
+
 def _matmul_typer(a, b):
     """``a @ b`` for what Numba's own matmul refuses: mixed dtypes, non-contiguous operands, stacks of matrices."""
     if not (_is_array(a) and _is_array(b)):
@@ -728,18 +755,18 @@ def _matmul_typer(a, b):
     if na <= 2 and nb <= 2:
         return _build("def impl(a, b):\n    return np.dot(_cast(a, _dtype), _cast(b, _dtype))\n",
                       _cast=_as_dtype_fn, _dtype=dtype)
-    if (na, nb) in ((3, 3), (3, 2), (2, 3)):
-        a_item = "a[0 if a.shape[0] == 1 else i]" if na == 3 else "a"
-        b_item = "b[0 if b.shape[0] == 1 else i]" if nb == 3 else "b"
-        batch = "max(a.shape[0], b.shape[0])" if na == nb else ("a.shape[0]" if na == 3 else "b.shape[0]")
-        return _build("def impl(a, b):\n"
-                      "    A = _cast(a, _dtype)\n    B = _cast(b, _dtype)\n"
-                      f"    n = {batch}\n"
-                      "    out = np.empty((n, A.shape[-2], B.shape[-1]), _dtype)\n"
-                      "    for i in range(n):\n"
-                      f"        out[i] = np.dot(np.ascontiguousarray({a_item.replace('a', 'A', 1).replace('a.shape', 'A.shape')}), "
-                      f"np.ascontiguousarray({b_item.replace('b', 'B', 1).replace('b.shape', 'B.shape')}))\n"
-                      "    return out\n", _cast=_as_dtype_fn, _dtype=dtype)
+    if na >= 2 and nb >= 2:
+        return _build(_batched_matmul_source(na, nb), _cast=_as_dtype_fn, _dtype=dtype)
+    if na == 1 and nb > 2:
+        inner = _register_pieces(_build(_batched_matmul_source(2, nb), _cast=_as_dtype_fn, _dtype=dtype))
+        shape = _tuple_text([f"b.shape[{k}]" for k in range(nb - 2)] + [f"b.shape[{nb - 1}]"])
+        return _build(f"def impl(a, b):\n    return _inner(a.reshape((1, a.shape[0])), b).reshape({shape})\n",
+                      _inner=inner)
+    if nb == 1 and na > 2:
+        inner = _register_pieces(_build(_batched_matmul_source(na, 2), _cast=_as_dtype_fn, _dtype=dtype))
+        shape = _tuple_text([f"a.shape[{k}]" for k in range(na - 1)])
+        return _build(f"def impl(a, b):\n    return _inner(a, b.reshape((b.shape[0], 1))).reshape({shape})\n",
+                      _inner=inner)
     raise TypingError(f"matmul of {na}-d and {nb}-d arrays is not supported by tangent2.jit (1-d, 2-d, "
                       "and stacks of 2-d matrices are)")
 
@@ -860,8 +887,9 @@ class _RedirectCalls(rewrites.Rewrite):
 
     def match(self, func_ir, block, typemap, calltypes):
         self.hits = []
-        if str(getattr(func_ir.loc, "filename", "")).startswith("<tangent2.numba_runtime"):
-            return False
+        filename = str(getattr(func_ir.loc, "filename", ""))
+        if filename.startswith("<tangent2.numba_runtime") or os.path.basename(filename) == _THIS_FILE:
+            return False  # our own implementations call Numba's versions
         self.func_ir = func_ir
         self.block = block
         for inst in block.find_insts(ir.Assign):
@@ -910,7 +938,7 @@ def _mat_outer(u, v):
         return _product_impl("u, v", "np.outer(u, v)", _result_float(u, v), ["u", "v"])
     if _ndim(u) == 2 and _ndim(v) == 2:
         return _product_impl("u, v", "np.dot(u, v.T)", _result_float(u, v), ["u", "v"])
-    if 2 <= _ndim(u) <= 3 and 2 <= _ndim(v) <= 3:
+    if _ndim(u) >= 2 and _ndim(v) >= 2:
         return lambda u, v: matmul(u, np.swapaxes(v, -1, -2))
     raise TypingError("mat_outer: only 1-d or 2-d operands are supported by tangent2.jit")
 
@@ -1649,6 +1677,9 @@ def _digamma_scalar(x):
     return result + math.log(x) - 0.5 / x - series + reflection
 
 
+register_jitable(_digamma_scalar)
+
+
 def _expit_scalar(x):
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))
@@ -1722,3 +1753,137 @@ def _math_wrapper(function):
 
 
 _register_scipy_elementwise()
+
+
+def _polygamma_scalar(n, x):
+    """psi^(n)(x) for an integer n >= 1: recurrence up to x >= 20, then the asymptotic series."""
+    if n == 0:
+        return _digamma_scalar(x)
+    if x <= 0.0 and x == math.floor(x):
+        return math.nan
+    sign = 1.0 if n % 2 == 1 else -1.0
+    factorial = math.gamma(n + 1.0)
+    shift = 0.0
+    while x < 20.0:
+        shift += 1.0 / x ** (n + 1)
+        x += 1.0
+    # (n-1)!/x^n + n!/(2 x^(n+1)) + sum_k B_2k (2k+n-1)! / ((2k)! x^(2k+n))
+    total = math.gamma(float(n)) / x ** n + factorial / (2.0 * x ** (n + 1))
+    bernoulli = (1.0 / 6, -1.0 / 30, 1.0 / 42, -1.0 / 30, 5.0 / 66, -691.0 / 2730)
+    for k in range(1, 7):
+        total += bernoulli[k - 1] * math.gamma(2.0 * k + n) / (math.gamma(2.0 * k + 1) * x ** (2 * k + n))
+    return sign * (total + factorial * shift)
+
+
+def _register_polygamma():
+    try:
+        import scipy.special as sp
+    except ImportError:  # pragma: no cover
+        return
+    from numba import njit
+    scalar = njit(_polygamma_scalar)
+
+    @overload(sp.polygamma)
+    def _polygamma(n, x):
+        if not isinstance(n, types.Integer) and not (_is_array(n) and isinstance(n.dtype, types.Integer)):
+            return None
+        if _is_array(n):
+            return None
+        if _is_scalar(x):
+            return _build("def impl(n, x):\n    return _f(_scalar(n, np.float64(x)))\n",
+                          _scalar=scalar, _f=_float_np(x))
+        if _is_array(x):
+            return _build("def impl(n, x):\n"
+                          "    flat = np.ascontiguousarray(x).reshape(x.size)\n"
+                          "    out = np.empty(x.size, _f)\n"
+                          "    for j in range(x.size):\n"
+                          "        out[j] = _scalar(n, np.float64(flat[j]))\n"
+                          "    return out.reshape(x.shape)\n", _scalar=scalar, _f=_float_np(x))
+        return None
+
+
+_register_polygamma()
+
+
+@overload(np.full)
+def _np_full(shape, fill_value, dtype=None):
+    if _is_array(fill_value) and _is_none(dtype):
+        return lambda shape, fill_value, dtype=None: np.broadcast_to(fill_value, shape).copy()
+    return None
+
+
+@overload(np.vdot)
+def _np_vdot(a, b):
+    if _is_array(a) and _is_array(b) and (a.ndim > 1 or b.ndim > 1):
+        return _build("def impl(a, b):\n"
+                      "    return np.dot(np.ascontiguousarray(_cast(a, _dtype)).reshape(a.size), "
+                      "np.ascontiguousarray(_cast(b, _dtype)).reshape(b.size))\n",
+                      _cast=_as_dtype_fn, _dtype=_result_float(a, b))
+    return None
+
+
+# ---------------------------------------------------------------------------
+# helpers of vmap, Jacobians and stop_gradient
+
+def _size_text(t, name):
+    return f"{name}.size" if _is_array(t) else "1"
+
+
+if hasattr(rt, "stop_gradient"):
+    @overload(rt.stop_gradient)
+    def _stop_gradient(x):
+        return lambda x: x
+
+
+if hasattr(rt, "batch_buffer"):
+    @overload(rt.batch_buffer, prefer_literal=True)
+    def _batch_buffer(value, n, axis):
+        ndim = _ndim(value)
+        ax = _static(axis)
+        if not isinstance(ax, int):
+            raise TypingError("batch_buffer: the batch axis must be a constant for tangent2.jit")
+        ax = ax % (ndim + 1)
+        dims = [f"value.shape[{k}]" for k in range(ndim)]
+        dims.insert(ax, "n")
+        return _build(f"def impl(value, n, axis):\n    return np.zeros({_tuple_text(dims)}, _dtype)\n",
+                      _dtype=_float_np(value))
+
+
+if hasattr(rt, "basis_vector"):
+    @overload(rt.basis_vector)
+    def _basis_vector(x, i):
+        if _is_scalar(x):
+            return _build("def impl(x, i):\n    return _f(1.0)\n", _f=_float_np(x))
+        if _is_array(x):
+            return _build("def impl(x, i):\n"
+                          "    e = np.zeros(x.size, _dtype)\n"
+                          "    e[i] = 1.0\n"
+                          "    return e.reshape(x.shape)\n", _dtype=_float_np(x))
+        return None
+
+
+if hasattr(rt, "batched_basis"):
+    @overload(rt.batched_basis)
+    def _batched_basis(x, j):
+        if not _is_array(x):
+            return None
+        return _build("def impl(x, j):\n"
+                      "    e = np.zeros(x.shape, _dtype)\n"
+                      "    e[:, j] = 1.0\n"
+                      "    return e\n", _dtype=_float_np(x))
+
+
+if hasattr(rt, "jacobian_buffer"):
+    @overload(rt.jacobian_buffer)
+    def _jacobian_buffer(out, x):
+        return _build(f"def impl(out, x):\n    return np.zeros(({_size_text(out, 'out')}, {_size_text(x, 'x')}), "
+                      "_dtype)\n", _dtype=_result_float(out, x) if (_is_array(out) or _is_array(x)) else
+                      np.result_type(_float_np(out), _float_np(x)).type)
+
+
+if hasattr(rt, "batched_jacobian_buffer"):
+    @overload(rt.batched_jacobian_buffer)
+    def _batched_jacobian_buffer(out, x):
+        dtype = np.result_type(_float_np(out), _float_np(x)).type
+        return _build("def impl(out, x):\n    return np.zeros((x.shape[0], out.shape[1], x.shape[1]), _dtype)\n",
+                      _dtype=dtype)
