@@ -1,0 +1,297 @@
+"""tangent2.jit: Numba-compiled derivatives against the Python ones.
+
+Each Numba compile costs about a second (several for array code), so compiled
+functions are shared between tests through ``_jitted`` (built once per
+session and key), and tests that need a fresh process (the on-disk cache,
+the CUDA simulator) run small subprocesses.
+"""
+import functools
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import tangent2 as tg
+from tangent2 import api
+from tangent2.jit import CompilationError, JitFunction
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+# ------------------------------------------------------- functions under test
+
+def cubic(x):
+    return x**3 + 2*x**2 - 3*x + 1
+
+
+def mlp_loss(params, x, y):
+    h = np.tanh(x @ params["W1"] + params["b1"])
+    out = h @ params["W2"] + params["b2"]
+    return np.sum((out - y) ** 2) / y.shape[0]
+
+
+def euler(k, y0):
+    y = y0
+    for i in range(50):
+        y = y + 0.01 * (-k * y ** 3)
+    return y
+
+
+def while_break(x):
+    y = x
+    n = 0
+    while n < 20:
+        y = y * 1.5 + np.sin(y)
+        if y > 10.0:
+            break
+        n += 1
+    return y
+
+
+def subscript_loop(x):
+    y = np.zeros(x.shape[0])
+    for i in range(1, x.shape[0]):
+        y[i] = y[i - 1] * 0.5 + np.sin(x[i]) * x[i - 1]
+    return np.sum(y ** 2)
+
+
+def elementwise(x, y):
+    return x ** 2 * y + np.sin(x * y)
+
+
+def f32_loss(w, x):
+    return np.sum(np.tanh(x * w) ** 2 + 0.5 * w)
+
+
+def squeezed(x):
+    return np.sum(np.squeeze(x) ** 2)  # np.squeeze without axis=: Numba cannot know the result's ndim
+
+
+# ------------------------------------------------------------------ fixtures
+RNG = np.random.default_rng(7)
+PARAMS = {"W1": RNG.standard_normal((3, 4)) * 0.5, "b1": RNG.standard_normal(4) * 0.1,
+          "W2": RNG.standard_normal((4, 2)) * 0.5, "b2": RNG.standard_normal(2) * 0.1}
+X = RNG.standard_normal((5, 3))
+Y = RNG.standard_normal((5, 2))
+
+DERIVATIVES = {
+    "grad1": lambda: tg.grad(cubic),
+    "grad2": lambda: tg.grad(tg.grad(cubic)),
+    "grad3": lambda: tg.grad(tg.grad(tg.grad(cubic))),
+    "mlp": lambda: tg.grad(mlp_loss),
+    "euler": lambda: tg.grad(euler, wrt=(0, 1)),
+    "while": lambda: tg.grad(while_break),
+    "subscript": lambda: tg.grad(subscript_loop),
+    "jvp": lambda: tg.Derivative(elementwise, "jvp", (0, 1)),
+    "f32": lambda: tg.value_and_grad(f32_loss),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _derivative(key):
+    return DERIVATIVES[key]()
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted(key):
+    return tg.jit(_derivative(key))
+
+
+def assert_tree_close(actual, expected, rtol=1e-10, atol=1e-12):
+    from tangent2 import tree
+    a, e = tree.leaves(actual), tree.leaves(expected)
+    assert len(a) == len(e)
+    for x, y in zip(a, e):
+        assert np.shape(x) == np.shape(y)
+        np.testing.assert_allclose(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64),
+                                   rtol=rtol, atol=atol)
+
+
+# --------------------------------------------------------------------- tests
+@pytest.mark.parametrize("order,expected", [(1, 9.75), (2, 13.0), (3, 6.0)])
+def test_polynomial_orders(order, expected):
+    jitted = _jitted(f"grad{order}")
+    assert isinstance(jitted, JitFunction)
+    value = jitted(1.5)
+    assert value == pytest.approx(expected, rel=1e-12)
+    assert value == pytest.approx(_derivative(f"grad{order}")(1.5), rel=1e-12)
+    assert jitted(-0.25) == pytest.approx(_derivative(f"grad{order}")(-0.25), rel=1e-12)
+    assert (float,) in jitted._fast  # the second call took the fast path
+
+
+def test_mlp_dict_params():
+    jitted = _jitted("mlp")
+    grads = jitted(PARAMS, X, Y)
+    expected = _derivative("mlp")(PARAMS, X, Y)
+    assert isinstance(grads, dict) and sorted(grads) == sorted(PARAMS)
+    for key in PARAMS:
+        assert grads[key].shape == PARAMS[key].shape
+        np.testing.assert_allclose(grads[key], expected[key], rtol=1e-10, atol=1e-12)
+    # against finite differences of one entry
+    eps = 1e-6
+    bumped = {k: v.copy() for k, v in PARAMS.items()}
+    bumped["W1"][1, 2] += eps
+    lowered = {k: v.copy() for k, v in PARAMS.items()}
+    lowered["W1"][1, 2] -= eps
+    numeric = (mlp_loss(bumped, X, Y) - mlp_loss(lowered, X, Y)) / (2 * eps)
+    assert grads["W1"][1, 2] == pytest.approx(numeric, rel=1e-6)
+
+
+def test_loop_with_stacks():
+    derivative = _derivative("euler")
+    assert "_stack" in derivative.source or "_stack" in derivative.function.__tangent2_source__
+    dk, dy0 = _jitted("euler")(0.7, 1.2)
+    ek, ey0 = derivative(0.7, 1.2)
+    assert dk == pytest.approx(ek, rel=1e-12) and dy0 == pytest.approx(ey0, rel=1e-12)
+    eps = 1e-6
+    assert dk == pytest.approx((euler(0.7 + eps, 1.2) - euler(0.7 - eps, 1.2)) / (2 * eps), rel=1e-6)
+
+
+@pytest.mark.parametrize("x", [0.3, 2.5])
+def test_while_loop_with_break(x):
+    assert _jitted("while")(x) == pytest.approx(_derivative("while")(x), rel=1e-12)
+
+
+def test_subscript_writes_in_loop():
+    x = np.linspace(0.1, 1.2, 7)
+    np.testing.assert_allclose(_jitted("subscript")(x), _derivative("subscript")(x), rtol=1e-12)
+
+
+def test_forward_mode_jvp():
+    x, y = np.linspace(-1, 1, 5), 0.4
+    tangents = (np.ones(5), 0.5)
+    out, out_dot = _jitted("jvp")((x, y), tangents)
+    expected_out, expected_dot = tg.jvp(elementwise, (x, y), tangents)
+    np.testing.assert_allclose(out, expected_out, rtol=1e-12)
+    np.testing.assert_allclose(out_dot, expected_dot, rtol=1e-12)
+    # a generated function compiled as a plain function
+    function, flat = api.generated_function(elementwise, "jvp", (x, y), tangents)
+    plain = tg.jit(function)
+    assert_tree_close(plain(*flat), (expected_out, expected_dot))
+
+
+def test_float32_preserved():
+    w = np.linspace(-1, 1, 6).astype(np.float32)
+    x = np.float32(0.75)
+    value, grad = _jitted("f32")(w, x)
+    expected_value, expected_grad = _derivative("f32")(w, x)
+    assert grad.dtype == np.float32
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-5)
+    assert value == pytest.approx(float(expected_value), rel=1e-5)
+
+
+def test_plain_function_and_parallel_target():
+    assert tg.jit(cubic)(2.0) == cubic(2.0)
+    assert tg.jit(tg.grad(cubic), target="parallel")(1.5) == pytest.approx(9.75)
+
+
+def test_compile_failure_names_generated_and_user_lines():
+    jitted = tg.jit(tg.grad(squeezed))
+    with pytest.raises(CompilationError) as info:
+        jitted(np.ones((3, 1)))
+    message = str(info.value)
+    error = info.value
+    assert "np.squeeze" in message
+    generated_file, generated_line, generated_text = error.generated
+    assert os.path.basename(generated_file).startswith("tg_")
+    assert f'File "{generated_file}", line {generated_line}' in message
+    assert "np.squeeze(x)" in generated_text
+    user_file, user_line, user_text = error.origin
+    assert user_file == __file__
+    assert user_line == squeezed.__code__.co_firstlineno + 1
+    assert f'File "{__file__}", line {user_line}' in message
+    assert "What to change" in message and "axis=" in error.hint
+    assert isinstance(error, tg.errors.TangentError)
+
+
+def test_fallback_python_warns_and_runs():
+    jitted = tg.jit(tg.grad(squeezed), fallback="python")
+    with pytest.warns(RuntimeWarning, match="uncompiled Python version"):
+        result = jitted(np.ones((3, 1)))
+    np.testing.assert_allclose(result, 2 * np.ones((3, 1)))
+
+
+def test_bad_options():
+    with pytest.raises(tg.errors.TangentError, match="target"):
+        tg.jit(tg.grad(cubic), target="tpu")
+    with pytest.raises(tg.errors.TangentError, match="fallback"):
+        tg.jit(tg.grad(cubic), fallback="object")
+
+
+# ---------------------------------------------------------- subprocess tests
+def _run(script, env_extra, *args, timeout=240):
+    env = dict(os.environ)
+    env.update(env_extra)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    result = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+CACHE_SCRIPT = textwrap.dedent("""
+    import importlib.util, json, sys, time
+    import tangent2 as tg
+    spec = importlib.util.spec_from_file_location("cached_user_module", sys.argv[1])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    jitted = tg.jit(tg.grad(module.f))
+    start = time.perf_counter()
+    value = jitted(1.5)
+    first_call = time.perf_counter() - start
+    print(json.dumps(dict(value=value, first_call=first_call, **jitted.stats())))
+""")
+
+
+def test_on_disk_cache_second_process_skips_compilation(tmp_path):
+    module = tmp_path / "user_module.py"
+    module.write_text("def f(x):\n    return x**3 + 2*x**2 - 3*x + 1\n")
+    env = {"TANGENT2_CACHE_DIR": str(tmp_path / "cache")}
+    first = json.loads(_run(CACHE_SCRIPT, env, str(module)).strip().splitlines()[-1])
+    second = json.loads(_run(CACHE_SCRIPT, env, str(module)).strip().splitlines()[-1])
+    assert first["value"] == second["value"] == pytest.approx(9.75)
+    assert first["cache_misses"] >= 1 and first["cache_hits"] == 0
+    assert second["cache_hits"] >= 1 and second["cache_misses"] == 0
+    assert list((tmp_path / "cache" / "__pycache__").glob("tg_*.nbi"))  # Numba's index next to the file
+
+
+CUDA_SCRIPT = textwrap.dedent("""
+    import importlib.util, sys
+    import numpy as np
+    import tangent2 as tg
+    from numba import cuda
+    assert cuda.simulator_enabled if hasattr(cuda, "simulator_enabled") else True
+    spec = importlib.util.spec_from_file_location("cuda_user_module", sys.argv[1])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    x = np.linspace(-1.0, 1.0, 40)
+    y = 0.7
+    kernel = tg.jit(tg.grad(module.f, wrt=(0, 1)), target="cuda")
+    dx, dy = kernel(x, y)
+    python = tg.grad(module.f, wrt=(0, 1))
+    expected = np.array([python(float(a), y) for a in x])
+    np.testing.assert_allclose(dx, expected[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(dy, expected[:, 1], rtol=1e-12)
+    assert "cuda.grid(1)" in kernel.kernel_source()
+    # float32 in, float32 out; value_and_grad gives (value, grad)
+    value, grad = tg.jit(tg.value_and_grad(module.f), target="cuda")(x.astype(np.float32), np.float32(y))
+    assert value.dtype == np.float32 and grad.dtype == np.float32
+    np.testing.assert_allclose(value, module.f(x, y), rtol=1e-5)
+    np.testing.assert_allclose(grad, expected[:, 0], rtol=1e-4)
+    # device arrays stay on the device; broadcasting of two arrays
+    on_device = kernel(cuda.to_device(x), cuda.to_device(x))
+    np.testing.assert_allclose(on_device[0].copy_to_host(), [python(float(a), float(a))[0] for a in x], rtol=1e-12)
+    print("OK")
+""")
+
+
+def test_cuda_kernel_under_simulator(tmp_path):
+    module = tmp_path / "cuda_user_module.py"
+    module.write_text("import numpy as np\n\n\ndef f(x, y):\n    return x ** 2 * y + np.sin(x * y)\n")
+    env = {"NUMBA_ENABLE_CUDASIM": "1", "TANGENT2_CACHE_DIR": str(tmp_path / "cache")}
+    assert _run(CUDA_SCRIPT, env, str(module)).strip().endswith("OK")
