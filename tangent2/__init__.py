@@ -9,5 +9,6 @@ from tangent2.testing import check_grads
 from tangent2.jit import jit  # noqa: E402  (tangent2.jit is the function; the module stays importable)
 from tangent2.tree import ravel
 
-__all__ = ["Derivative", "batched_jacobian", "check_grads", "config", "custom_jvp", "custom_vjp", "differentiate", "errors", "grad", "hessian", "hvp", "jacfwd", "jacrev",
-           "jvp", "ravel", "show", "source", "stop_gradient", "value_and_grad", "vjp", "vmap"]
+__all__ = ["Derivative", "batched_jacobian", "check_grads", "config", "custom_jvp", "custom_vjp", "differentiate",
+           "errors", "grad", "hessian", "hvp", "jacfwd", "jacrev", "jit", "jvp", "ravel", "show", "source",
+           "stop_gradient", "value_and_grad", "vjp", "vmap"]

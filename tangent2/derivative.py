@@ -158,6 +158,11 @@ class Derivative:
         from tangent2 import api
         return api.value_and_grad(self, wrt, has_aux=has_aux)
 
+    def jit(self, target="cpu", cache=True, fallback=None):
+        """This derivative compiled with Numba (see tangent2.jit)."""
+        from tangent2.jit import jit
+        return jit(self, target=target, cache=cache, fallback=fallback)
+
 
 def target_function(target, args, scalars):
     """The Python function to differentiate for ``args``: a Derivative's own generated function for them."""

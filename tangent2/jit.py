@@ -3,17 +3,25 @@
 ``jit(f, target="cpu", cache=True, fallback=None)`` returns a callable with
 ``f``'s calling convention:
 
-* ``f`` a :class:`~tangent2.Derivative` (``grad``, ``value_and_grad``): each
-  call finds the generated function for its argument structure (one per
-  pattern, like the Derivative itself), compiles it once with
-  ``numba.njit`` in nopython mode, calls it on the flat leaves and rebuilds
-  trees and dtypes the way ``Derivative.__call__`` does.  A ``"jvp"``
-  Derivative is called like :func:`tangent2.jvp`: ``(primals, tangents)``.
-* ``f`` a plain Python function (or a generated one): compiled directly.
+* ``f`` a :class:`~tangent2.Derivative` (``grad``, ``value_and_grad``,
+  ``jacfwd``, ``jacrev``, ``hvp``, ``vmap``, ...): each call runs
+  ``Derivative.__call__`` itself on a view of the Derivative whose generated
+  functions are Numba dispatchers, so trees, defaults and dtypes are handled
+  exactly as in Python; each generated function (one per pattern of argument
+  structures) is compiled once with ``numba.njit`` in nopython mode.  A
+  ``"jvp"`` Derivative is called like :func:`tangent2.jvp`:
+  ``(primals, tangents)``.
+* ``f`` a plain Python function (or a generated one): compiled directly; if
+  Numba cannot compile it as written (it calls other user functions, takes a
+  dict), tangent2's generated primal of it (calls inlined, trees flattened)
+  is compiled instead.
 
-Calls whose arguments are all scalars or arrays take a fast path: the
-argument types select a cached entry (often the Numba dispatcher itself), so
-the per-call overhead is that of Numba's dispatcher plus a dictionary lookup.
+Later calls take fast paths: when every argument is a scalar or an array the
+argument types select a cached entry (for a gradient with respect to Python
+floats, the Numba dispatcher itself); tree arguments of a known structure
+skip the plan lookup.  Each JitFunction snapshots the generated code per
+argument structure on its first call with it (a later change of
+``tangent2.config`` needs a new JitFunction).
 
 ``target="parallel"`` compiles with ``parallel=True``; ``target="cuda"``
 maps an elementwise scalar derivative over arrays with an explicit CUDA
@@ -26,6 +34,7 @@ uncompiled derivative runs instead, with a warning.
 import functools
 import threading
 import warnings
+import weakref
 
 import numpy as np
 
@@ -79,6 +88,8 @@ class JitFunction:
         self._fallback = fallback
         self._fast = {}            # tuple of argument types -> callable(*args)
         self._fast1 = {}           # the same for one-argument calls, keyed by the argument's type
+        self._primal = None        # for a plain function Numba cannot compile: tangent2's generated primal of it
+        self._trees = {}           # structure signature of tree arguments -> callable(args, leaves)
         self._compiled = {}        # generated function -> dispatcher (or the Python function, on fallback)
         self._lock = threading.RLock()
         if isinstance(f, Derivative):
@@ -129,14 +140,86 @@ class JitFunction:
 
     def _call_slow(self, args):
         if self._derivative is None:
+            if self._primal is not None:
+                return self._call_primal(args)
             dispatcher = self._dispatcher(self._function)
             key = tuple(map(type, args))
+            try:
+                result = dispatcher(*args)
+            except numba_errors() as error:
+                if self._use_primal(args):
+                    return self._call_primal(args)
+                self._failed(error, self._function)
+                return self._function(*args)
             if all(t in _LEAF_TYPES for t in key):
                 self._remember(key, dispatcher)
-            return self._run(dispatcher, self._function, args)
-        if self._derivative.kind == "jvp":
+            return result
+        kind = self._derivative.kind
+        if kind == "jvp":
             return self._call_jvp(*args)
+        if kind in ("grad", "value_and_grad"):
+            leaves = []
+            signature = _signature(args, leaves)
+            entry = self._trees.get(signature) if signature is not None else None
+            if entry is not None:
+                try:
+                    return entry(args, leaves)
+                except numba_errors():
+                    pass
+            result = self._call_derivative(args)
+            if signature is not None and signature not in self._trees:
+                entry = self._tree_entry(args, leaves)
+                if entry is not None:
+                    self._trees[signature] = entry
+            return result
         return self._call_derivative(args)
+
+    def _use_primal(self, args):
+        """Whether tangent2's generated primal of the function (user calls inlined, trees flattened) can stand in
+        for it, when Numba cannot compile the function as it is written."""
+        from tangent2 import api
+        from tangent2.derivative import Derivative
+        if not getattr(self._function, "__code__", None) or getattr(self._function, "__tangent2_source__", None):
+            return False  # generated functions are compiled as they are
+        complete = _complete(self._function, args)
+        positions = [i for i, a in enumerate(complete) if api._has_float_leaves(a)]
+        if not positions:
+            return False
+        try:
+            primal = Derivative(self._function, "primal", positions[0])
+            primal._plan(complete)
+        except TangentError:
+            return False
+        self._primal = primal
+        return True
+
+    def _call_primal(self, args):
+        from tangent2 import derivative as dv
+        complete = _complete(self._function, args)
+        plan = self._primal._plan(complete)
+        dispatcher = self._dispatcher(plan.function)
+        leaves = dv._flatten_args(complete)
+        try:
+            result = dispatcher(*leaves)
+        except numba_errors() as error:
+            self._failed(error, plan.function)
+            result = plan.function(*leaves)
+        return plan.unflatten_output(result)
+
+    def _tree_entry(self, raw, leaves):
+        """A callable ``(args, leaves)`` for later calls with tree arguments of the same structure."""
+        derivative = self._derivative
+        args = _complete(derivative.target, raw)
+        plan = derivative._plan(args)
+        dispatcher = self._compiled.get(plan.function)
+        if dispatcher is None or dispatcher is plan.function:
+            return None
+        completed = args[len(raw):]
+        extra = tuple(completed) + _seed(derivative)
+
+        def entry(raw, leaves):
+            return _rebuild(derivative, plan, dispatcher(*leaves, *extra), raw + completed)
+        return entry
 
     def _run(self, dispatcher, function, args):
         try:
@@ -159,6 +242,7 @@ class JitFunction:
             self._compiled[function] = function
             self._fast.clear()
             self._fast1.clear()
+            self._trees.clear()
 
     def _remember(self, key, entry):
         self._fast[key] = entry
@@ -177,7 +261,7 @@ class JitFunction:
             with self._lock:
                 dispatcher = self._compiled.get(function)
                 if dispatcher is None:
-                    dispatcher = compile_function(function, parallel=self._parallel, cache=self._cache)
+                    dispatcher = _shared_dispatcher(function, self._parallel, self._cache)
                     self._compiled[function] = dispatcher
         return dispatcher
 
@@ -236,6 +320,59 @@ class JitFunction:
         dispatcher = self._dispatcher(plan.function)
         out, out_dot = self._run(dispatcher, plan.function, (*leaves, *tangent_leaves))
         return plan.unflatten_output(out), plan.unflatten_output(out_dot)
+
+
+_DISPATCHERS = weakref.WeakKeyDictionary()   # generated function -> {(parallel, cache): dispatcher}
+
+
+def _shared_dispatcher(function, parallel, cache):
+    """One Numba dispatcher per function and options in the process, shared by every JitFunction."""
+    with _SHARED_LOCK:
+        try:
+            per_function = _DISPATCHERS.setdefault(function, {})
+        except TypeError:  # not weakly referenceable
+            return compile_function(function, parallel=parallel, cache=cache)
+        dispatcher = per_function.get((parallel, cache))
+        if dispatcher is None:
+            dispatcher = per_function[(parallel, cache)] = compile_function(function, parallel=parallel, cache=cache)
+        return dispatcher
+
+
+_SHARED_LOCK = threading.RLock()
+
+
+def _signature(value, leaves):
+    """A hashable description of a tree of arguments (containers, key names, leaf types and scalar-ness),
+    appending its leaves to ``leaves`` in the order tangent2 flattens them; None for what it does not know."""
+    kind = type(value)
+    if kind is np.ndarray:
+        leaves.append(value)
+        return 0 if value.ndim == 0 else 1
+    if kind in _SCALAR_TYPES:
+        leaves.append(value)
+        return kind
+    if kind is tuple or kind is list or (isinstance(value, tuple) and hasattr(kind, "_fields")):
+        items = []
+        for item in value:
+            signature = _signature(item, leaves)
+            if signature is None:
+                return None
+            items.append(signature)
+        return (kind, tuple(items))
+    if kind is dict:
+        keys = sorted(value) if all(type(k) is str for k in value) else None
+        if keys is None:
+            return None
+        items = []
+        for key in keys:
+            signature = _signature(value[key], leaves)
+            if signature is None:
+                return None
+            items.append(signature)
+        return (dict, tuple(keys), tuple(items))
+    if value is None:
+        return None
+    return None
 
 
 class _CompiledView:

@@ -10,7 +10,9 @@ derivatives), Numba's reason, and what to change.
 """
 import os
 import re
+import types
 import warnings
+import weakref
 
 from tangent2.errors import TangentError
 
@@ -48,10 +50,58 @@ def compile_function(function, *, parallel=False, cache=True):
     """A lazily compiling ``numba.njit`` dispatcher for ``function`` (nopython mode)."""
     import numba
     from tangent2.backends import numba_runtime  # noqa: F401  (registers the overloads)
+    function = with_compiled_callees(function, cache)
     give_module(function)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=numba.NumbaWarning)
         return numba.njit(cache=cache, parallel=parallel, nogil=True)(function)
+
+
+_CALLEES = weakref.WeakKeyDictionary()   # generated function -> its Numba dispatcher, as a callee
+
+
+def with_compiled_callees(function, cache=True, _active=None):
+    """``function``, or a copy of it whose generated callees are Numba dispatchers.
+
+    Wrappers such as ``jacfwd``'s call other generated functions
+    (``f_grad(x, d_out)``, ``f_grad_jvp(...)``) through their globals; Numba
+    compiles a call only to a jitted function.  The copy has the same code
+    (file and lines, so the on-disk cache and error locations are unchanged)
+    and globals in which each generated callee is replaced by its dispatcher;
+    the original function, which the Python Derivative runs, is untouched.
+    """
+    import numba
+    globals_ = function.__globals__
+    names = [n for n in function.__code__.co_names
+             if isinstance(globals_.get(n), types.FunctionType) and
+             getattr(globals_[n], "__tangent2_source__", None) is not None]
+    if not names:
+        return function
+    active = set() if _active is None else _active
+    active.add(function)
+    replaced = dict(globals_)
+    for name in names:
+        callee = globals_[name]
+        if callee in active:
+            continue  # recursion: leave it to Numba (it will say so)
+        dispatcher = _CALLEES.get(callee)
+        if dispatcher is None:
+            inner = with_compiled_callees(callee, cache, active)
+            give_module(inner)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=numba.NumbaWarning)
+                dispatcher = _CALLEES[callee] = numba.njit(cache=cache, nogil=True)(inner)
+        replaced[name] = dispatcher
+    active.discard(function)
+    replaced.pop("__name__", None)
+    copy = types.FunctionType(function.__code__, replaced, function.__name__, function.__defaults__,
+                              function.__closure__)
+    copy.__qualname__ = function.__qualname__
+    copy.__tangent2_source__ = getattr(function, "__tangent2_source__", None)
+    copy.__tangent2_original__ = function
+    stem = os.path.splitext(os.path.basename(function.__code__.co_filename))[0]
+    replaced["__name__"] = "_tangent2_generated_" + re.sub(r"\W", "_", stem) + "_with_callees"
+    return copy
 
 
 class _GeneratedModule:

@@ -241,9 +241,7 @@ def _zeros_like(x):
     if _is_array(x):
         return _build("def impl(x):\n    return np.zeros(x.shape, _dtype)\n", _dtype=_float_np(x))
     if _is_scalar(x) or _is_none(x):
-        zero = _float_np(x)(0)
-        ftype = _float_np(x)
-        return _build("def impl(x):\n    return _f(0)\n", _f=ftype) if zero is not None else None
+        return _build("def impl(x):\n    return _f(0)\n", _f=_float_np(x))
     if isinstance(x, (types.UniTuple, types.List)) and _is_array(x.dtype):
         dtype = _float_np(x.dtype)
         return _build("def impl(x):\n"
@@ -350,7 +348,6 @@ def _reduce_impl(ndim, axes, keepdims, op, in_name="a", dtype=np.float64, post="
     ``op`` is "sum", "prod", "max", "min", "sumsq", "mean", "any". ``post`` is an
     expression of ``r`` applied to each result element (e.g. ``np.sqrt(r)``).
     """
-    kept = [k for k in range(ndim) if k not in axes]
     out_dims = [f"s{k}" if k not in axes else "1" for k in range(ndim) if keepdims or k not in axes]
     out_index = [f"i{k}" if k not in axes else "0" for k in range(ndim) if keepdims or k not in axes]
     init = {"sum": "0", "sumsq": "0", "mean": "0", "prod": "1", "max": "-_inf", "min": "_inf",
@@ -378,10 +375,7 @@ def _reduce_impl(ndim, axes, keepdims, op, in_name="a", dtype=np.float64, post="
         src += f"    acc = _dtype({init})\n"
     else:
         src += f"    out = np.full({_tuple_text(out_dims)}, {init}, _dtype)\n"
-    if ndim:
-        src += _loops([f"s{k}" for k in range(ndim)], update)
-    else:
-        src += f"    {target} = {in_name}\n" if False else ""
+    src += _loops([f"s{k}" for k in range(ndim)], update)
     count = " * ".join(f"s{k}" for k in axes) or "1"
     if op == "mean":
         post = f"r / ({count})"
@@ -394,7 +388,6 @@ def _reduce_impl(ndim, axes, keepdims, op, in_name="a", dtype=np.float64, post="
             src += "    for j in range(flat.shape[0]):\n"
             src += f"        r = flat[j]\n        flat[j] = {post}\n"
         src += "    return out\n"
-    del kept
     return _build(src, _dtype=dtype)
 
 
@@ -1434,9 +1427,6 @@ def _einsum_vjp(ct, subscripts, a, b, which):
     if len(set(target_subs)) != len(target_subs) and any(c in broadcast for c in target_subs):
         raise TypingError("einsum_vjp: repeated letters together with '...' are not supported by tangent2.jit")
     inner = _einsum_impl(subs, out, broadcast, _result_float(ct, a, b), "ct, a, b", names, target, target_subs)
-    if not target_subs:
-        # a scalar operand: its adjoint is a scalar too
-        pass
     return _build("def impl(ct, subscripts, a, b):\n    return _inner(ct, a, b)\n",
                   _inner=_register_pieces(inner))
 
@@ -1608,7 +1598,7 @@ def _np_trace(a, offset=0, axis1=0, axis2=1):
         src += inner + f"    out[{', '.join(f'j{k}' for k in rest)}] += a[{', '.join(index)}]\n"
         src += "    return out\n"
     else:
-        src += "    acc = a.dtype.type(0)\n" if False else "    acc = 0.0 * a[0, 0] if a.size else 0.0\n"
+        src += "    acc = 0.0 * a[0, 0] if a.size else 0.0\n"
         src += "    for d in range(m):\n"
         src += f"        acc += a[{', '.join(index)}]\n    return acc\n"
     return _build(src)
