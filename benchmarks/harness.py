@@ -37,7 +37,7 @@ class Unsupported(Exception):
 class Built:
     """What ``Impl.build`` may return instead of a bare callable."""
     call: Callable[[], Any]
-    source: Optional[str] = None      # the generated source (tangent2), for the profiling notes
+    source: Any = None                # the generated source (tangent2), or a callable giving it after the first call
     jitted: Any = None                # the tangent2 JitFunction (for its cache statistics)
     note: str = ""                    # how it was built, when not the obvious way
     raw: Optional[Callable[[], Callable[[], Any]]] = None   # after the first call: the bare compiled function
@@ -198,9 +198,6 @@ def run_impl(case, impl, data, quick, skip_reason=None):
         built = Built(call=built)
     build_s = time.perf_counter() - start
     result.note = built.note
-    if built.source:
-        result.source_lines = sum(1 for line in built.source.splitlines()
-                                  if line.strip() and not line.lstrip().startswith("#"))
     try:
         value, first, samples, number = measure(built.call, quick)
     except Exception as error:  # noqa: BLE001
@@ -215,6 +212,9 @@ def run_impl(case, impl, data, quick, skip_reason=None):
     for key, number in summarize(samples).items():
         setattr(result, key, number)
     result.jitted = built.jitted
+    source = built.source() if callable(built.source) else built.source
+    if source:
+        result.source_lines = sum(1 for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#"))
     if built.raw is not None:
         try:
             raw = built.raw()

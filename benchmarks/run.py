@@ -98,7 +98,7 @@ def select(cases, only):
     return chosen
 
 
-QUICK_COMPILE_BUDGET_S = 30.0   # under --quick, no new tangent2.jit compile starts after this many seconds
+QUICK_COMPILE_BUDGET_S = 25.0   # under --quick, no new tangent2.jit compile starts after this many seconds
 
 
 def run_case(case, quick, cache_load, log, started=None):

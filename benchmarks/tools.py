@@ -7,14 +7,14 @@ from benchmarks.harness import Built, Unsupported
 
 def tangent2_python(derivative, *args):
     """A tangent2 Derivative called in Python mode (the generated NumPy code, uncompiled)."""
-    return Built(lambda: derivative(*args), source=_source(derivative))
+    return Built(lambda: derivative(*args), source=lambda: _source(derivative, args))
 
 
 def tangent2_jit(derivative, *args, target="cpu"):
     """``tg.jit(derivative)`` called on ``args``."""
     import tangent2 as tg
     jitted = tg.jit(derivative, target=target)
-    return Built(lambda: jitted(*args), source=_source(derivative), jitted=jitted,
+    return Built(lambda: jitted(*args), source=lambda: _source(derivative, args), jitted=jitted,
                  raw=lambda: _raw_dispatcher(derivative, jitted, args))
 
 
@@ -45,7 +45,7 @@ def tangent2_jit_vmap(vmapped, *args, target="cpu"):
     except TangentError as error:
         refusal = str(error).splitlines()[0]
     else:
-        return Built(lambda: jitted(*args), source=_source(vmapped), jitted=jitted)
+        return Built(lambda: jitted(*args), source=lambda: _source(vmapped, args), jitted=jitted)
     from tangent2 import derivative as dv
     if any(not isinstance(a, (np.ndarray, float, int)) for a in args):
         raise Unsupported(f"tg.jit(tg.vmap(...)): {refusal}")
@@ -57,11 +57,20 @@ def tangent2_jit_vmap(vmapped, *args, target="cpu"):
                       "(Derivative._plan(args).function) compiled with tg.jit as a plain function")
 
 
-def _source(derivative):
+def _source(derivative, args):
+    """The generated source that runs for ``args`` (the plan for their structure), for the profiling notes."""
+    from tangent2 import derivative as dv
     try:
-        return derivative.source
+        if derivative.kind == "hvp":
+            args = args[:-1]
+        if derivative.kind != "vmap":
+            args = dv.complete_arguments(derivative.target, args)
+        return derivative._plan(args).source
     except Exception:  # noqa: BLE001  the source is only used for the profiling notes
-        return None
+        try:
+            return derivative.source
+        except Exception:  # noqa: BLE001
+            return None
 
 
 def need(name):
@@ -112,7 +121,7 @@ def tangent2_jit_primal(function, *args):
     """
     import tangent2 as tg
     from tangent2 import derivative as dv
-    jitted = tg.jit(function)
+    jitted = tg.jit(function, cache=False)   # a user function's Numba cache would live next to its source
     try:
         jitted(*args)
     except Exception as error:  # noqa: BLE001  the reason goes into the note
@@ -121,7 +130,7 @@ def tangent2_jit_primal(function, *args):
         return Built(lambda: jitted(*args), jitted=jitted)
     plan = dv.Derivative(function, "primal", 0)._plan(dv.complete_arguments(function, args))
     leaves = dv._flatten_args(dv.complete_arguments(function, args))
-    jitted = tg.jit(plan.function)
+    jitted = tg.jit(plan.function, cache=False)
     return Built(lambda: jitted(*leaves), source=plan.source, jitted=jitted,
                  note=f"tg.jit(f) refused ({refusal[:160]}); timed: tangent2's generated primal of f "
                       "(calls inlined) compiled with tg.jit")

@@ -125,9 +125,9 @@ def cases():
         impls = [
             Impl("tangent2", lambda d, loss=loss: tangent2_python(tg.grad(loss), *args(d))),
             Impl("tangent2.jit", lambda d, loss=loss: tangent2_jit(tg.grad(loss), *args(d)),
-                 quick=name == "mlp_small", cache_load=True),
+                 quick=False, cache_load=True),
             Impl("tangent2.jit", lambda d, loss=loss: tangent2_jit_primal(loss, *args(d)), kind="primal",
-                 quick=name == "mlp_small"),
+                 quick=False),
             Impl("jax", jax_grad),
             Impl("jax", jax_primal, kind="primal"),
             Impl("torch", torch_grad),

@@ -117,7 +117,8 @@ def cases():
     ] + primal
     hvp = [
         Impl("tangent2", lambda d: tangent2_python(tg.hvp(rosenbrock), d["x"], d["v"])),
-        Impl("tangent2.jit", lambda d: tangent2_jit(tg.hvp(rosenbrock), d["x"], d["v"]), cache_load=True),
+        Impl("tangent2.jit", lambda d: tangent2_jit(tg.hvp(rosenbrock), d["x"], d["v"]), cache_load=True,
+             quick=False),
         Impl("jax", _jax_hvp),
         Impl("torch", _torch_hvp),
         Impl("autograd", _autograd_hvp),
