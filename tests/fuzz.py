@@ -90,8 +90,10 @@ KNOWN_BUGS = {
                        "write), forward over reverse crashes with a shape error: recognised by its message",
     "unpack_param_in_block": "a parameter rebound by tuple unpacking inside an if, then updated in place "
                              "(if c: w, m = 0.0, x / (1.5 + x); m[2] += x[2]): wrong gradient",
-    "zero_adjoint_subscript": "reverse over reverse (mode switching off) of a dead array written in a loop inside an "
-                              "if: TypeError 'float' object is not subscriptable; recognised by its message",
+    "zero_adjoint_subscript": "reverse over reverse (mode switching off) where an adjoint is a symbolic zero (0.0) "
+                              "but used as an array: a dead array written in a loop inside an if (TypeError 'float' "
+                              "object is not subscriptable), a branch of a conditional expression with a zero "
+                              "adjoint (cannot reshape array of size 1); recognised by its message",
     "swap_write": "swapping two arrays (x, a = a, x) before or after a slice write that reads the same array "
                   "(a[1:] = np.cos(a[:2])): wrong gradient",
     "overlap_slice_write": "a slice write whose value reads the same array (y[1:] = y[:2] ** 2, y[1:] *= s), "
@@ -768,7 +770,7 @@ class Generator:
             options += [(2.2, "for"), (0.8, "while"), (1.8, "if"), (0.4, "for_tuple")]
             if any(s in (M23, M33) for s in env.vars.values()):
                 options.append((0.3, "for_rows"))
-        if ctx.loop == "for":
+        if ctx.loop == "for" and not ctx.in_tuple_loop:  # (even a nested range loop: documented limitation)
             options.append((0.8, "break_continue"))
         if ctx.out_shape is not None and ctx.depth >= 1 and not ctx.in_tuple_loop:
             options.append((0.3, "early_return"))
@@ -1566,6 +1568,10 @@ def program_dir():
         _PROGRAM_DIR = os.environ.get("TANGENT2_FUZZ_DIR") or os.path.join(tempfile.gettempdir(),
                                                                            f"tangent2_fuzz_{os.getpid()}")
         os.makedirs(_PROGRAM_DIR, exist_ok=True)
+        if not os.environ.get("TANGENT2_FUZZ_DIR"):
+            import atexit
+            import shutil
+            atexit.register(shutil.rmtree, _PROGRAM_DIR, True)  # the programs are throwaway files
     return _PROGRAM_DIR
 
 
@@ -1925,17 +1931,19 @@ def known_bug(error):
         return "zero_tangent_write"
     if error.kind.startswith("crash:") and "SyntaxError" in error.message and "(:," in error.message:
         return "slice_computed_index"
-    if error.kind.startswith("crash:grad-of-grad") and "'float' object is not subscriptable" in error.message:
+    if error.kind.startswith("crash:grad-of-grad") and ("'float' object is not subscriptable" in error.message
+                                                        or "cannot reshape array of size 1 into" in error.message):
         return "zero_adjoint_subscript"
     if error.kind.startswith("crash:jvp") and "'float' object is not subscriptable" in error.message:
         return "zero_tangent_write"
-    second = ("crash:jvp-of-grad", "crash:jvp-of-grad-scalar", "crash:grad-of-grad-switched")
+    second = ("crash:jvp-of-grad", "crash:jvp-of-grad-scalar", "crash:grad-of-grad-switched", "crash:grad-of-grad")
     if error.kind in second and any(text in error.message for text in (
             "matmul: Input operand", "out of bounds for array of dimension", "tuple index out of range")):
         return "linear_matmul_hessian"
     shape_errors = ("not aligned", "could not be broadcast", "cannot reshape array of size",
                     "setting an array element with a sequence", "is out of bounds for axis",
-                    "cannot broadcast a non-scalar", "more dimensions than allowed by the axis remapping")
+                    "cannot broadcast a non-scalar", "more dimensions than allowed by the axis remapping",
+                    "shape-mismatch for sum")
     if error.kind in second and any(text in error.message for text in shape_errors):
         return "broadcast_shape"
     if error.kind == "crash:jvp" and any(text in error.message for text in shape_errors):
