@@ -639,7 +639,8 @@ class _Reverse:
                 out += self.mark([ir.assign(adjoint, zero)], stmt.origin)
                 self.init.add(adjoint)
         init_before, owned_before = set(self.init), set(self.owned)
-        locals_ = self.body_locals(body_stmts)
+        # The loop's header names hold their adjoint across iterations (from after the loop, for the last).
+        locals_ = self.body_locals(body_stmts) - set(getattr(stmt, "exits", [])) - set(getattr(stmt, "carried", []))
         self.init -= {self.adj(n) for n in locals_}
         body = self.reverse_block(body_stmts)
         for head in getattr(stmt, "exits", []) + getattr(stmt, "carried", []):
