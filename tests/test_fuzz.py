@@ -568,7 +568,14 @@ REGRESSIONS = [
 # Found by the fuzzer and since fixed: plain regression tests now.
 # Ids of REGRESSIONS fixed in tangent2: their xfail mark is dropped (delete the entry from REGRESSIONS' xfail
 # list by adding the id here once the fix is in this tree; an XPASS(strict) failure says when).
-FIXED = {"loop_defined", "loop_sum_of_broadcast"}
+FIXED = {"loop_defined", "loop_sum_of_broadcast", "transpose_of_expression_grad", "transpose_of_expression_jvp",
+         "write_into_inactive_array", "hessian_slice_after_sum", "hessian_write_into_parameter",
+         "jvp_swapped_parameter_write", "inactive_rebind", "inactive_rebind_axis_in_loop",
+         "inactive_matmul_then_active", "conditional_inactive_reduction", "conditional_inactive_sum_in_loop",
+         "conditional_array_literal", "helper_inlined_twice", "tuple_loop_rebinds_item_value",
+         "tuple_loop_rebinds_item_grad", "rows_loop_rebinds_array", "zero_shape", "hessian_linear_matmul",
+         "hessian_linear_vecmat", "hessian_linear_dot", "hessian_dead_matmul_in_loop", "dead_broadcast_in_loop",
+         "dead_broadcast_in_loop_crash"}
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

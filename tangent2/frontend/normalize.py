@@ -353,7 +353,8 @@ class _Normalizer:
         for name in mutated_params:
             # Writing into an argument must not change the caller's array.
             self.origin = location(frame.node, frame.node)
-            self.emit(ir.assign(name, ir.call(self._global_ref(np.copy, frame), [ir.load(name)])))
+            local = self._local_name(name, frame)  # an inlined function's parameter is renamed
+            self.emit(ir.assign(local, ir.call(self._global_ref(np.copy, frame), [ir.load(local)])))
         for stmt in stmts:
             self.origin = location(frame.node, stmt)
             self._statement(stmt, frame)
@@ -567,7 +568,8 @@ class _Normalizer:
         if _is_call_to(iterable, frame, self, builtins.range):
             self._range_loop(stmt, frame)
             return
-        value = self.expr(iterable, frame)
+        # Python iterates over the values bound before the loop, whatever the body rebinds.
+        value = self._snapshot(self.expr(iterable, frame), frame)
         if isinstance(value, StaticSeq):
             self._unrolled_loop(stmt, value.items, frame)
         elif isinstance(value, StaticDict):
@@ -749,7 +751,7 @@ class _Normalizer:
         return ir.load(self._bind_global(getattr(value, "__name__", "_f"), value))
 
     def _expr_Attribute(self, node, frame):
-        base = self.expr(node.value, frame)
+        base = self.atom(node.value, frame)
         if isinstance(base, StaticObject):
             value = getattr(base.value, node.attr, _MISSING)
             if value is _MISSING:
@@ -1511,17 +1513,43 @@ def _fresh_copies(stmts):
 
 
 def _mutated_params(node):
-    params = {a.id for a in node.args.args}
-    mutated = []
+    """The parameters whose array is written into, directly or through another name bound to it
+    (``x, y = y, x; y[1] = 5.0``)."""
+    links = {}
     for child in gast.walk(node):
-        targets = child.targets if isinstance(child, gast.Assign) else [child.target] \
-            if isinstance(child, gast.AugAssign) else []
-        for target in targets:
-            while isinstance(target, gast.Subscript):
-                target = target.value
-                if isinstance(target, gast.Name) and target.id in params and target.id not in mutated:
-                    mutated.append(target.id)
-    return mutated
+        if isinstance(child, gast.Assign):
+            pairs = [pair for target in child.targets for pair in _binding_pairs(target, child.value)]
+        elif isinstance(child, gast.For):
+            pairs = _binding_pairs(child.target, child.iter)
+        else:
+            continue
+        for a, b in pairs:
+            links.setdefault(a, set()).add(b)
+            links.setdefault(b, set()).add(a)
+    reached = _written_names(node)
+    pending = list(reached)
+    while pending:
+        for other in links.get(pending.pop(), ()):
+            if other not in reached:
+                reached.add(other)
+                pending.append(other)
+    return [a.id for a in node.args.args if a.id in reached]
+
+
+def _binding_pairs(target, value):
+    """(target name, value name) pairs for the names ``target = value`` may bind to an array a name of ``value``
+    holds (over-approximated: a copy too many costs little, a missing one changes the caller's array)."""
+    if isinstance(target, (gast.Tuple, gast.List)) and isinstance(value, (gast.Tuple, gast.List)) \
+            and len(target.elts) == len(value.elts):
+        return [pair for t, v in zip(target.elts, value.elts) for pair in _binding_pairs(t, v)]
+    if isinstance(value, gast.IfExp):
+        return _binding_pairs(target, value.body) + _binding_pairs(target, value.orelse)
+    targets = [n.id for n in gast.walk(target) if isinstance(n, gast.Name)] \
+        if isinstance(target, (gast.Name, gast.Tuple, gast.List)) else []
+    values = [value.id] if isinstance(value, gast.Name) else \
+        [n.id for e in value.elts for n in gast.walk(e) if isinstance(n, gast.Name)] \
+        if isinstance(value, (gast.Tuple, gast.List)) else []
+    return [(t, v) for t in targets for v in values]
 
 
 def _is_call_to(node, frame, normalizer, target):

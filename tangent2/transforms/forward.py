@@ -5,10 +5,12 @@ rule needs, preceded) by the assignment of its tangent ``x_dot``.  Control
 flow is kept as it is: tangents ride along with the primal values.
 """
 import gast
+import numpy as np
 
 from tangent2 import ir
 from tangent2.errors import NotDifferentiable
 from tangent2.frontend.activity import is_zero_derivative
+from tangent2.frontend.resolve import lookup
 from tangent2.frontend.shapes import infer_scalars
 from tangent2.rules import registry
 from tangent2.transforms import inline
@@ -50,7 +52,11 @@ class _Forward:
         node = self.node
         for name in self.wrt:
             self.dot(name)
-        body = self.block(node.body[:-1])
+        # A parameter held fixed can still become active (written into, or rebound in a loop): its tangent
+        # starts as zero, so that reads before the first active assignment see one.
+        body = [ir.assign(self.dot(p), inline.zeros_of(ir.load(p), self.namespace), node.body[0].origin)
+                for p in node.params if p in self.active and p not in self.wrt]
+        body += self.block(node.body[:-1])
         output = node.body[-1].value
         out_dot = inline.materialize_zeros(self.tangent_of(output), self.namespace)
         body.append(ir.return_(ir.tuple_([output, out_dot]), node.body[-1].origin))
@@ -116,10 +122,13 @@ class _Forward:
         overwrites = name in ir.names_in(stmt.value)
         result = self.namer.fresh(f"_{name}_new") if overwrites else name
         statements, tangent = self.tangent_expression(stmt, ir.load(result))
-        tangent = inline.materialize_zeros(tangent, self.namespace)
-        if name in self.written and not isinstance(stmt.value, gast.Name):
+        if inline.is_zero(tangent):
+            # The zero of the result: a rule's zero stands for an operand's tangent, of the operand's shape.
+            tangent = inline.zero(ir.load(result))
+        if name in self.written and not isinstance(stmt.value, gast.Name) and not self._owned(tangent):
             # This array is written into later: its tangent must not share memory with another's.
             tangent = ir.call(ir.attr(self._np(), "copy"), [tangent])
+        tangent = inline.materialize_zeros(tangent, self.namespace)
         tangent_statements = statements + [ir.assign(self.dot(name), tangent, stmt.origin)]
         if not overwrites:
             return [stmt] + tangent_statements
@@ -156,6 +165,12 @@ class _Forward:
         bindings["ans"] = ans
         return inline.inline_rule(rule, bindings, self.namer, self.namespace, stmt.origin,
                                   scalar_result=stmt.targets[0].id in self.scalars)
+
+    def _owned(self, tangent):
+        """Whether the tangent expression builds a new array (or a scalar), never one another name holds."""
+        if inline.is_zero(tangent) or isinstance(tangent, (gast.BinOp, gast.UnaryOp)):
+            return True
+        return isinstance(tangent, gast.Call) and lookup(tangent.func, self.namespace) is np.copy
 
     def _np(self):
         import numpy
