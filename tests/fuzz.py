@@ -60,51 +60,31 @@ import numpy as np
 
 # Known tangent2 bugs, by key.  The generator avoids the constructs of each key in its ``avoid`` set (all of
 # them unless --allow-known-bugs); failures that cannot be avoided by construction are recognised by their
-# signature (``known_bug``) and counted as "known", or tolerated with a note (zero_shape, broadcast_shape).
+# signature (``known_bug``) and counted as "known", or tolerated with a note (broadcast_shape).
 # Each has minimized strict-xfail regressions in tests/test_fuzz.py and an entry in docs/limitations.md.
 KNOWN_BUGS = {
     "alias": "writes (x[i] = ..., x += ...) into an array another live name aliases or views "
              "(v = x; v += 1.0 / z = y[1:]; y[1] = 5.0): tangent2 does not see the write through the alias",
     "loop_defined": "a variable first assigned inside a for loop and read after it gets a zero adjoint "
                     "(for i in range(2): v = x * x / return v: grad is 0)",
-    "inactive_array_write": "writing an active value into an array computed without the inputs "
-                            "(a = np.full(3, 0.3); a[1] = s): jvp crashes (the tangent is a 0-d zero)",
-    "inactive_rebind": "rebinding an active variable to an inactive reduction (x = np.mean(np.arange(3.0)) / "
-                       "x = np.sum(np.ones((3, 4)), axis=1)), or joining one with an active value "
-                       "(v = np.sum(C) if c else s * x[0]): the jvp tangent takes the operand's shape",
-    "zero_shape": "a zero derivative comes back as the scalar 0.0 (or with the wrong shape) for an array "
-                  "(jvp(grad(f)) with f linear in an array argument): tolerated by the checks, counted as a note",
-    "zero_tangent_write": "forward mode writes into the tangent of an array whose tangent is a symbolic zero "
-                          "(a = np.full(3, 0.3); a[1] = s / the adjoint dx of np.sum(x) under jvp(grad(f))): "
-                          "IndexError on a 0-d array; recognised by its message and counted as known",
-    "linear_matmul_hessian": "forward over reverse of a function linear in x through matmul / dot "
-                             "(np.sum(A @ x), np.sum(x @ A), np.sum(np.dot(A, x))): crashes (matmul ValueError, "
-                             "AxisError, IndexError); recognised by its message and counted as known",
-    "tuple_loop_rebind": "for t in (x, y): with the body reassigning y (or for row in m: with the body "
-                         "reassigning m): tangent2 reads the new binding where Python iterates over the tuple "
-                         "(array) it had before the loop (wrong value and derivative)",
-    "broadcast_shape": "a derivative comes back broadcast to a larger shape, its values repeated (jvp(grad(f)) "
-                       "with a variable holding a broadcast of x assigned in a loop, even a dead one; jvp through "
-                       "`a if c else np.sum(Z)` in a loop): tolerated by the checks when the values agree, counted "
-                       "as a note; where the wrong shape then meets an operation (np.dot, unreduce, an element "
-                       "write), forward over reverse crashes with a shape error: recognised by its message",
+    "broadcast_shape": "a derivative comes back broadcast to a larger shape, its values repeated: tolerated by the "
+                       "checks when the values agree, counted as a note; where the wrong shape then meets an "
+                       "operation, second order crashes with a shape error (reverse over reverse with dead code "
+                       "in if/elif branches: shape-mismatch for sum): recognised by its message",
     "unpack_param_in_block": "a parameter rebound by tuple unpacking inside an if, then updated in place "
                              "(if c: w, m = 0.0, x / (1.5 + x); m[2] += x[2]): wrong gradient",
     "zero_adjoint_subscript": "reverse over reverse (mode switching off) where an adjoint is a symbolic zero (0.0) "
                               "but used as an array: a dead array written in a loop inside an if (TypeError 'float' "
-                              "object is not subscriptable), a branch of a conditional expression with a zero "
-                              "adjoint (cannot reshape array of size 1); recognised by its message",
+                              "object is not subscriptable), an array written inside an if (IndexError on a 0-d "
+                              "array), a branch of a conditional expression with a zero adjoint (cannot reshape "
+                              "array of size 1); recognised by its message",
     "swap_write": "swapping two arrays (x, a = a, x) before or after a slice write that reads the same array "
                   "(a[1:] = np.cos(a[:2])): wrong gradient",
     "overlap_slice_write": "a slice write whose value reads the same array (y[1:] = y[:2] ** 2, y[1:] *= s), "
-                           "with the array rebound in a loop: wrong gradient (first order), wrong forward over "
-                           "reverse",
+                           "with the array rebound in a loop: wrong gradient",
     "prod_zero": "np.prod over an array with an exact zero element: forward over reverse gives NaN (x_dot / x)",
-    "transpose_expr": "'.T' of an expression other than a name ((x * 2.0).T): zero derivative in both modes",
     "slice_computed_index": "reading m[:, k] / m[k, :] with k computed (not a for-loop variable): reverse mode "
                             "writes invalid Python (SyntaxError)",
-    "param_write": "writing into a parameter (x[0] = ...): forward over reverse crashes; through a swapped "
-                   "name, jvp writes into the caller's tangent",
 }
 
 # ---------------------------------------------------------------------------------------------- shapes
@@ -504,12 +484,6 @@ class Generator:
             self.feature("conditional_expression")
             (a, base_a), cond, (b, base_b) = (self.expr_b(shape, env, depth - 1), self.condition(env, depth - 1),
                                               self.expr_b(shape, env, depth - 1))
-            if "inactive_rebind" in self.avoid and self.is_active(a, env) != self.is_active(b, env):
-                # an inactive reduction joined with an active value: KNOWN_BUGS["inactive_rebind"]
-                if self.is_active(a, env):
-                    b, base_b = f"({b} + 0.0 * {self.paren(a)})", None
-                else:
-                    a, base_a = f"({a} + 0.0 * {self.paren(b)})", None
             return f"({a} if {cond} else {b})", (base_a or base_b)  # either branch may be a name (an alias)
         if kind == "call":
             return self.call(self.c.choice(calls), env, depth), None
@@ -663,9 +637,7 @@ class Generator:
         return f"np.tanh({code})"
 
     def transpose(self, code):
-        if code.isidentifier() or "transpose_expr" not in self.avoid:
-            return f"{self.paren(code)}.T"
-        return f"np.transpose({code})"
+        return f"{self.paren(code)}.T"
 
     @staticmethod
     def paren(code):
@@ -808,10 +780,6 @@ class Generator:
         elif form == 1 and base is None:
             code = f"np.tanh({name} * {self.paren(code)})"
         active = self.is_active(code, env)
-        if name in env.active and not active and "inactive_rebind" in self.avoid:
-            code, base, active = f"0.5 * {name} + 0.5 * {self.paren(code)}", None, True
-        if name not in env.active and active and "inactive_rebind" in self.avoid:
-            name = self.fresh()  # a name is never bound to both an inactive and an active value
         self.feature("overwrite")
         self.emit(indent, f"{name} = {code}")
         self.bind(env, name, shape, base, active)
@@ -823,10 +791,6 @@ class Generator:
         name = self.c.choice(names)
         shape = env.vars[name]
         if shape != S and env.aliased(name) and "alias" in self.avoid:
-            return self.stmt_assign(env, ctx, indent, depth)
-        if shape != S and env.base.get(name) == "_param" and "param_write" in self.avoid:
-            return self.stmt_assign(env, ctx, indent, depth)
-        if name not in env.active and "inactive_rebind" in self.avoid:
             return self.stmt_assign(env, ctx, indent, depth)
         if shape != S and env.aliased(name):
             self.feature("alias_write")
@@ -856,8 +820,6 @@ class Generator:
         self.feature("tuple_unpack")
         if pairs and self.c.chance(0.4):
             a, b = self.c.choice(pairs)[:2] if self.c.chance(0.5) else self.c.choice(pairs)[-2:]
-            if (a in env.active) != (b in env.active) and "inactive_rebind" in self.avoid:
-                return self.stmt_assign(env, ctx, indent, depth)
             self.emit(indent, f"{a}, {b} = {b}, {a}")  # swap
             env.swapped.update((a, b))
             aa, ab = a in env.active, b in env.active
@@ -895,8 +857,6 @@ class Generator:
                 t, shape = self.fresh(), self.pick_shape()
             code, base = self.assign_value(env, shape, depth - 1)
             active = self.is_active(code, env)
-            if t in env.vars and (t in env.active) != active and "inactive_rebind" in self.avoid:
-                t, shape = self.fresh(), shape
             targets.append((t, shape, base, active))
             values.append(code)
         if ctx.depth == 0 and self.c.chance(0.3):  # (a tuple bound inside a branch is a documented limitation)
@@ -918,8 +878,6 @@ class Generator:
             code = self.c.choice([f"np.zeros({shape})", f"np.ones({shape})", f"np.full({shape}, {self.const()})"])
             if shape == V3 and self.c.chance(0.3):
                 code = "np.zeros(3)"
-            if "inactive_array_write" in self.avoid and code.startswith("np.full"):
-                code = f"np.zeros({shape})"
             zeros = not code.startswith("np.full")
         elif form == 1:
             code = f"{self.c.choice(sources)}.copy()"
@@ -940,10 +898,6 @@ class Generator:
         arrays = [n for n in self.writable(env) if env.vars[n] != S]
         if "alias" in self.avoid:
             arrays = [n for n in arrays if not env.aliased(n)]
-        if "param_write" in self.avoid:
-            arrays = [n for n in arrays if env.base.get(n) != "_param"]
-        if "inactive_array_write" in self.avoid:
-            arrays = [n for n in arrays if n in env.active or n in env.zeros]
         if "swap_write" in self.avoid:
             arrays = [n for n in arrays if n not in env.swapped]
         if not arrays:
@@ -1129,8 +1083,6 @@ class Generator:
         inner = env.copy()
         inner.vars[t] = shape
         inner.frozen.add(t)
-        if "tuple_loop_rebind" in self.avoid:
-            inner.frozen.update(item for item in items if item.isidentifier())
         if any(self.is_active(item, env) for item in items):
             inner.active.add(t)
         inner = self.block(inner, ctx.inner("tuple"), indent + 1, self.body_count())
@@ -1146,8 +1098,6 @@ class Generator:
         inner = env.copy()
         inner.vars[row] = V3
         inner.frozen.add(row)
-        if "tuple_loop_rebind" in self.avoid:
-            inner.frozen.add(m)  # rebinding the iterated array: KNOWN_BUGS["tuple_loop_rebind"]
         inner.base[row] = m
         if m in env.active:
             inner.active.add(row)
@@ -1434,8 +1384,6 @@ class ScalarGenerator(Generator):
         self.emit(indent, f"for {t} in ({', '.join(items)}):")
         self.feature("for_tuple")
         inner = env.copy()
-        if "tuple_loop_rebind" in self.avoid:
-            inner.frozen.update(item for item in items if item.isidentifier())
         inner.vars[t] = S
         inner.frozen.add(t)
         inner = self.block(inner, ctx.inner("tuple"), indent + 1, self.body_count())
@@ -1638,19 +1586,16 @@ def _axpy(args, tangents, h):
     return tuple(a + h * t if isinstance(a, np.ndarray) else float(a + h * t) for a, t in zip(args, tangents))
 
 
-def _fix_zero_shapes(value, shapes):
-    """``value`` (one derivative per argument) with zero leaves of the wrong shape replaced by zeros of the
-    argument's shape (KNOWN_BUGS["zero_shape"], noted)."""
+def _fix_broadcast_shapes(value, shapes):
+    """``value`` (one derivative per argument) with leaves broadcast to a larger shape, their rows equal,
+    replaced by one row of the argument's shape (KNOWN_BUGS["broadcast_shape"], noted)."""
     leaves = _leaves(value)
     if len(leaves) != len(shapes):
         return value
     fixed = []
     for leaf, shape in zip(leaves, shapes):
         size = int(np.prod(shape))
-        if leaf.shape != tuple(shape) and not np.any(leaf):
-            _NOTES.append("zero-shape:hvp")
-            leaf = np.zeros(shape)
-        elif leaf.shape != tuple(shape) and leaf.size > size and leaf.size % size == 0:
+        if leaf.shape != tuple(shape) and leaf.size > size and leaf.size % size == 0:
             rows = leaf.reshape(-1, size)
             if _same(rows, rows[:1]):
                 _NOTES.append("broadcast-shape:hvp")
@@ -1671,12 +1616,9 @@ def _same(a, b):
     return bool(np.all(np.abs(a - b) <= 1e-8 * scale + 1e-12))
 
 
-def _dot_zero_ok(a, b):
-    """<a, b>, where b may be a zero of the wrong shape (KNOWN_BUGS["zero_shape"])."""
+def _dot_broadcast_ok(a, b):
+    """<a, b>, where b may be broadcast to a larger shape (KNOWN_BUGS["broadcast_shape"])."""
     fa, fb = _flat(a), _flat(b)
-    if fa.size != fb.size and not np.any(fb):
-        _NOTES.append("zero-shape:jvp")
-        return 0.0
     if fb.size > fa.size and fa.size and fb.size % fa.size == 0:
         rows = fb.reshape(-1, fa.size)
         if _same(rows, rows[:1]):
@@ -1700,25 +1642,14 @@ def _compare(kind, got, expected, rtol, atol, what_got, what_expected, structure
     got_leaves, expected_leaves = _leaves(got), _leaves(expected)
     if not structured:
         g, e = _flat(got), _flat(expected)
-        if g.size != e.size and not np.any(g) and not np.any(e):
-            _NOTES.append(f"zero-shape:{kind.split(':')[-1]}")
-            got = np.zeros(e.shape)
-        elif g.size > e.size and e.size and g.size % e.size == 0 and _same(g.reshape(-1, e.size), e[None, :]):
+        if g.size > e.size and e.size and g.size % e.size == 0 and _same(g.reshape(-1, e.size), e[None, :]):
             _NOTES.append(f"broadcast-shape:{kind.split(':')[-1]}")
             got = e.copy()
     elif len(got_leaves) == len(expected_leaves):
         fixed = []
         for g, e in zip(got_leaves, expected_leaves):
-            if g.shape != e.shape and not np.any(g) and not np.any(e):
-                # a zero derivative of the wrong shape (0.0 for an array, or the operand's shape):
-                # KNOWN_BUGS["zero_shape"]; the values agree
-                _NOTES.append(f"zero-shape:{kind.split(':')[-1]}")
-                g = np.zeros(e.shape)
-            elif g.shape != e.shape and _broadcasts_to(e, g) and _same(g, np.broadcast_to(e, g.shape)):
+            if g.shape != e.shape and _broadcasts_to(e, g) and _same(g, np.broadcast_to(e, g.shape)):
                 _NOTES.append(f"broadcast-shape:{kind.split(':')[-1]}")  # KNOWN_BUGS["broadcast_shape"]
-                g = e.copy()
-            elif g.shape != e.shape and _broadcasts_to(g, e) and _same(np.broadcast_to(g, e.shape), e):
-                _NOTES.append(f"broadcast-shape:{kind.split(':')[-1]}")
                 g = e.copy()
             elif g.shape != e.shape:
                 raise Mismatch("shape:" + kind.split(":", 1)[-1],
@@ -1863,7 +1794,7 @@ def check_program(program, jit=False, second_order=True, ror_switching=True, fir
             cot = module.COTANGENT
             out_v, pullback = guarded("vjp", lambda: tg.vjp(f, *_copies(args)))
             cts = guarded("vjp-pullback", lambda: pullback(cot))
-            _compare("mismatch:vjp-vs-jvp", _dot(cts, tangents), _dot_zero_ok(cot, tan_j), RTOL_AD,
+            _compare("mismatch:vjp-vs-jvp", _dot(cts, tangents), _dot_broadcast_ok(cot, tan_j), RTOL_AD,
                      atol * 1e-2 * (1 + np.max(np.abs(_flat(tan_j)), initial=0)), "<vjp(ct), v>", "<ct, jvp>",
                      structured=False)
             checks.append("vjp-vs-jvp")
@@ -1891,7 +1822,7 @@ def check_program(program, jit=False, second_order=True, ror_switching=True, fir
             except FDUnreliable:
                 notes.append("second-order-fd-unreliable")
             else:
-                _compare("mismatch:hvp-vs-fd", _fix_zero_shapes(hv_for, program.shapes), fd2, 1e-5, 1e-7 * mag2, "forward-over-reverse Hv",
+                _compare("mismatch:hvp-vs-fd", _fix_broadcast_shapes(hv_for, program.shapes), fd2, 1e-5, 1e-7 * mag2, "forward-over-reverse Hv",
                          "finite differences of grad",
                          structured=False)
                 checks.append("hvp-vs-fd")
@@ -1926,28 +1857,19 @@ def check_program(program, jit=False, second_order=True, ror_switching=True, fir
 
 def known_bug(error):
     """The KNOWN_BUGS key a failure's signature matches (crashes whose cause is known), else None."""
-    if error.kind.startswith("crash:") and ("array is 0-dimensional, but" in error.message
-                                            or "invalid index to scalar variable" in error.message):
-        return "zero_tangent_write"
     if error.kind.startswith("crash:") and "SyntaxError" in error.message and "(:," in error.message:
         return "slice_computed_index"
-    if error.kind.startswith("crash:grad-of-grad") and ("'float' object is not subscriptable" in error.message
-                                                        or "cannot reshape array of size 1 into" in error.message):
+    if error.kind.startswith("crash:grad-of-grad") and any(text in error.message for text in (
+            "'float' object is not subscriptable", "cannot reshape array of size 1 into",
+            "array is 0-dimensional, but")):
         return "zero_adjoint_subscript"
-    if error.kind.startswith("crash:jvp") and "'float' object is not subscriptable" in error.message:
-        return "zero_tangent_write"
     second = ("crash:jvp-of-grad", "crash:jvp-of-grad-scalar", "crash:grad-of-grad-switched", "crash:grad-of-grad")
-    if error.kind in second and any(text in error.message for text in (
-            "matmul: Input operand", "out of bounds for array of dimension", "tuple index out of range")):
-        return "linear_matmul_hessian"
     shape_errors = ("not aligned", "could not be broadcast", "cannot reshape array of size",
                     "setting an array element with a sequence", "is out of bounds for axis",
                     "cannot broadcast a non-scalar", "more dimensions than allowed by the axis remapping",
                     "shape-mismatch for sum")
     if error.kind in second and any(text in error.message for text in shape_errors):
         return "broadcast_shape"
-    if error.kind == "crash:jvp" and any(text in error.message for text in shape_errors):
-        return "inactive_rebind"
     return None
 
 

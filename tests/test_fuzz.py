@@ -384,6 +384,56 @@ def ror_dead_code_in_branches(x, s):
     return np.sum(g[0] * V3) + g[1] * 0.3
 
 
+def write_in_loop_with_untaken_branch(x, s):
+    v1 = np.sum(np.outer(x[::2], x), axis=0)
+    for k in range(2):
+        x[:2] = v1[:2] * v1[1:]
+        if s > 1.5:
+            x = x * 1.0
+    return np.sum(np.sin(x))
+
+
+def _check_hvp_write_in_loop_with_untaken_branch():
+    x, s = np.array([0.27, 0.92, -0.31]), -0.14
+    hv = tg.jvp(tg.grad(write_in_loop_with_untaken_branch), (x, s), (V3, 0.0))[1]
+    fd = _numerical_grad(lambda y: np.sum(tg.grad(write_in_loop_with_untaken_branch)(y, s) * V3), x)
+    return hv, fd
+
+
+def divide_then_write_in_loop_if(s):
+    m = np.arange(6.0).reshape(2, 3) * 0.3
+    for i in range(2):
+        if s > 0.0:
+            m = m / s
+        m[0, 2 - i] = s * m[i, 2]
+    return np.sum(m)  # 2.1 / s + 3.6 / s ** 2
+
+
+def array_written_after_if(x, s):
+    if s < 1.5:
+        x = x / s
+    x[-1] *= s
+    return x
+
+
+def _check_vjp_array_written_after_if():
+    s = 0.4
+    ds = tg.vjp(array_written_after_if, X3.copy(), s)[1](V3)[1]
+    return ds, -(V3[0] * X3[0] + V3[1] * X3[1]) / s ** 2  # <V3, out> = (V3[:2] . x[:2]) / s + V3[2] x[2]
+
+
+def array_write_in_if(x, s):
+    if s < 2.0:
+        v1 = np.sinh(x)
+        x = x * 1.0
+        x[1:] = v1[0]
+    return np.sum(x)
+
+
+def ror_array_write_in_if(x):
+    return np.sum(tg.grad(array_write_in_if)(x, 0.5) * V3)
+
+
 def conditional_with_reshape(x):
     a = np.zeros((3, 4))
     v = (a * 2.0) if x[2] < 0.25 else (a * np.reshape(x, (3, 1)))
@@ -524,9 +574,8 @@ REGRESSIONS = [
     ("hessian_dead_matmul_in_loop", "tg.hessian(f) of a scalar f with a dead v12[0] * 1.0 in a loop "
      "(v12 = v5 @ ones((1, 3))): -8.94, exact -4 mean(sin(2t - 1)) = -2.98 (3 times too large)",
      lambda: (tg.hessian(dead_matmul_in_loop)(0.92), -4 * np.mean(np.sin(2 * 0.92 - 1)))),
-    ("ror_dead_code_in_branches", "reverse over reverse (no mode switching) with dead code in if/elif "
-     "branches: ValueError shape-mismatch for sum (forward over reverse: setting an array element with a "
-     "sequence)", lambda: (tg.grad(ror_dead_code_in_branches, wrt=0, mode_switching=False)(X9, 1.2), 2 * V3)),
+    ("ror_dead_code_in_branches", "reverse over reverse (with or without mode switching) with dead code in "
+     "if/elif branches: ValueError shape-mismatch for sum (jvp(grad(f)) is right)", lambda: (tg.grad(ror_dead_code_in_branches, wrt=0, mode_switching=False)(X9, 1.2), 2 * V3)),
     ("loop_sum_of_broadcast", "jvp(grad(f)): a broadcast (3, 3) value summed in a loop gives Hv of shape (3, 3)",
      lambda: (np.shape(_jvp_of_grad(loop_sum_of_broadcast, X3, V3)), (3,))),
     ("dead_broadcast_in_loop", "jvp(grad(f)) with a dead w = (ones((2, 3)) * x) * 2.0 in a loop: Hv of shape "
@@ -546,6 +595,19 @@ REGRESSIONS = [
     ("swap_then_slice_write_in_loop", "x = np.tanh(x); loop: w += v; x, v = v, x; x[1:] = np.tanh(w[::2]): "
      "gradient [3.272, 0, 0.175], finite differences [3.272, 0, 0.335]",
      lambda: (tg.grad(swap_then_slice_write_in_loop)(X5), _numerical_grad(swap_then_slice_write_in_loop, X5))),
+    ("hvp_write_in_loop_with_untaken_branch", "found by the fuzzer: jvp(grad(f)) of x[:2] = ... and an untaken "
+     "`if s > 1.5: x = x * 1.0` in a loop: wrong Hv (forward mode copied the tangent of an array popped from a "
+     "stack, so restoring its elements in place missed the tangent the next pop shares)",
+     _check_hvp_write_in_loop_with_untaken_branch),
+    ("divide_then_write_in_loop_if", "found by the fuzzer: m = m / s inside an if in a loop, then m[0, 2 - i] = "
+     "s * m[i, 2]: gradient -24.91, exact -2.1 / s^2 - 7.2 / s^3 = -25.28 at s = 0.7 (jvp is right)",
+     lambda: (tg.grad(divide_then_write_in_loop_if)(0.7), -2.1 / 0.7 ** 2 - 7.2 / 0.7 ** 3)),
+    ("vjp_array_written_after_if", "found by the fuzzer: if c: x = x / s; then x[-1] *= s; return x: the vjp's "
+     "d/ds is wrong (the adjoint of x / s reads x after the write; grad of a scalar function is right)",
+     _check_vjp_array_written_after_if),
+    ("ror_array_write_in_if", "found by the fuzzer: reverse over reverse (no mode switching) of an array written "
+     "inside an if (x = x * 1.0; x[1:] = v1[0]): IndexError, the adjoint of v1 is a 0-d zero indexed as an array",
+     lambda: (tg.grad(ror_array_write_in_if, mode_switching=False)(X9), np.array([2 * V3[0] * np.sinh(X9[0]), 0, 0]))),
     ("ror_conditional_with_reshape", "reverse over reverse (no mode switching) of `a * 2.0 if c else a * "
      "np.reshape(x, (3, 1))`: ValueError cannot reshape array of size 1 into shape (3,)",
      lambda: (tg.grad(ror_conditional_with_reshape, mode_switching=False)(X3), np.zeros(3))),
@@ -575,7 +637,8 @@ FIXED = {"loop_defined", "loop_sum_of_broadcast", "transpose_of_expression_grad"
          "conditional_array_literal", "helper_inlined_twice", "tuple_loop_rebinds_item_value",
          "tuple_loop_rebinds_item_grad", "rows_loop_rebinds_array", "zero_shape", "hessian_linear_matmul",
          "hessian_linear_vecmat", "hessian_linear_dot", "hessian_dead_matmul_in_loop", "dead_broadcast_in_loop",
-         "dead_broadcast_in_loop_crash"}
+         "dead_broadcast_in_loop_crash", "hvp_write_in_loop_with_untaken_branch", "overlapping_slice_write_then_loop",
+         "slice_augassign_then_rebind_in_loop", "for_element_augassign_then_exp_in_loop"}
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

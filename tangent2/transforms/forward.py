@@ -124,9 +124,9 @@ class _Forward:
         statements, tangent = self.tangent_expression(stmt, ir.load(result))
         if inline.is_zero(tangent):
             # The zero of the result: a rule's zero stands for an operand's tangent, of the operand's shape.
-            tangent = inline.zero(ir.load(result))
-        if name in self.written and not isinstance(stmt.value, gast.Name) and not self._owned(tangent):
-            # This array is written into later: its tangent must not share memory with another's.
+            return [stmt, ir.assign(self.dot(name), inline.zeros_of(ir.load(name), self.namespace), stmt.origin)]
+        if name in self.written and not _shares_memory(stmt.value) and not self._owned(tangent):
+            # This new array is written into later: its tangent must not share memory with another's.
             tangent = ir.call(ir.attr(self._np(), "copy"), [tangent])
         tangent = inline.materialize_zeros(tangent, self.namespace)
         tangent_statements = statements + [ir.assign(self.dot(name), tangent, stmt.origin)]
@@ -168,7 +168,7 @@ class _Forward:
 
     def _owned(self, tangent):
         """Whether the tangent expression builds a new array (or a scalar), never one another name holds."""
-        if inline.is_zero(tangent) or isinstance(tangent, (gast.BinOp, gast.UnaryOp)):
+        if isinstance(tangent, (gast.BinOp, gast.UnaryOp)):
             return True
         return isinstance(tangent, gast.Call) and lookup(tangent.func, self.namespace) is np.copy
 
@@ -179,6 +179,13 @@ class _Forward:
                 return ir.load(name)
         self.namespace["np"] = numpy
         return ir.load("np")
+
+
+def _shares_memory(value):
+    """Whether the value is an array another name (or a stack) holds too: its tangent is shared likewise, so that a
+    write through either name reaches both tangents, as it reaches both values."""
+    return isinstance(value, (gast.Name, gast.Subscript)) or (
+        isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and value.func.attr == "pop")
 
 
 def _copy(node):
