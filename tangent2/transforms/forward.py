@@ -173,11 +173,10 @@ class _Forward:
         return isinstance(tangent, gast.Call) and lookup(tangent.func, self.namespace) is np.copy
 
     def _np(self):
-        import numpy
         for name, value in self.namespace.items():
-            if value is numpy:
+            if value is np:
                 return ir.load(name)
-        self.namespace["np"] = numpy
+        self.namespace["np"] = np
         return ir.load("np")
 
 
