@@ -497,6 +497,9 @@ add(case(T.builtins_minmax_abs, 0.9, 0.5, wrt=(0, 1),  # x*x=.81 > y; x > y; x -
          hand=lambda x, y: (2 * x + y * -1.0 + 0.5 / np.sqrt(x), 0.0 + (-(x - 2 * y)) + y * 2.0)))
 add(case(T.chained_comparison, 0.6, hand=lambda x: (2 * x + x ** 2) * np.exp(x), id="chained_comparison_in"))
 add(case(T.chained_comparison, 1.4, hand=lambda x: (1 + x) * np.exp(x), id="chained_comparison_out"))
+add(case(T.write_active_into_fixed_array, N(3), N(3),
+         hand=lambda x, m: np.array([2 * x[0] * x[1], x[0] ** 2 + m[1], m[2]])))
+add(case(T.rebind_fixed_argument_in_loop, N(3), 0.7, hand=lambda x, s: 4 * x))
 
 
 # ============================================================== known tangent2 bugs
@@ -748,6 +751,13 @@ def test_assignment_into_argument_leaves_caller_array_alone(f, how):
         _, pullback = tangent2.vjp(f, x)
         pullback(1.0)
     np.testing.assert_array_equal(x, before)
+
+
+@pytest.mark.parametrize("f", [T.write_active_into_fixed_array, T.rebind_fixed_argument_in_loop])
+def test_forward_mode_with_an_argument_held_fixed_that_becomes_active(f):
+    # jacfwd(f, wrt=0) read the tangent of the second argument before any assignment gave it one
+    c = next(c for c in CASES if c.f is f)
+    np.testing.assert_allclose(tangent2.jacfwd(f, wrt=0)(*c.fresh_args()), c.hand(*c.fresh_args()), rtol=1e-10)
 
 
 def _stack_params():

@@ -970,3 +970,16 @@ def chained_comparison(x):
     else:
         y = x
     return y * np.exp(x)
+
+
+def write_active_into_fixed_array(x, m):
+    m[0] = x[0] * x[1]  # m is not differentiated, and carries x's derivative from here on
+    return np.sum(m * x)
+
+
+def rebind_fixed_argument_in_loop(x, s):
+    t = 0.0
+    for i in range(2):
+        t = t + s * 2.0
+        s = x * x
+    return np.sum(t)
