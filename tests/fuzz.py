@@ -65,8 +65,6 @@ import numpy as np
 KNOWN_BUGS = {
     "alias": "writes (x[i] = ..., x += ...) into an array another live name aliases or views "
              "(v = x; v += 1.0 / z = y[1:]; y[1] = 5.0): tangent2 does not see the write through the alias",
-    "loop_defined": "a variable first assigned inside a for loop and read after it gets a zero adjoint "
-                    "(for i in range(2): v = x * x / return v: grad is 0)",
     "inactive_array_write": "writing an active value into an array computed without the inputs "
                             "(a = np.full(3, 0.3); a[1] = s): jvp crashes (the tangent is a 0-d zero)",
     "inactive_rebind": "rebinding an active variable to an inactive reduction (x = np.mean(np.arange(3.0)) / "
@@ -101,8 +99,6 @@ KNOWN_BUGS = {
                            "reverse",
     "prod_zero": "np.prod over an array with an exact zero element: forward over reverse gives NaN (x_dot / x)",
     "transpose_expr": "'.T' of an expression other than a name ((x * 2.0).T): zero derivative in both modes",
-    "slice_computed_index": "reading m[:, k] / m[k, :] with k computed (not a for-loop variable): reverse mode "
-                            "writes invalid Python (SyntaxError)",
     "param_write": "writing into a parameter (x[0] = ...): forward over reverse crashes; through a swapped "
                    "name, jvp writes into the caller's tangent",
 }
@@ -226,7 +222,6 @@ class Env:
         self.frozen = set()  # names that must not be reassigned (loop variables, counters)
         self.active = set()  # names whose value depends on the inputs
         self.zeros = set()   # arrays made by np.zeros / np.ones / np.zeros_like and not rebound since
-        self.forvars = set() # integer names that are variables of a for loop over range (in their body)
         self.written = set() # arrays written into (x[i] = ...) so far
         self.swapped = set() # arrays swapped (a, b = b, a) so far
 
@@ -234,7 +229,6 @@ class Env:
         e = Env()
         e.active = set(self.active)
         e.zeros = set(self.zeros)
-        e.forvars = set(self.forvars)
         e.written = set(self.written)
         e.swapped = set(self.swapped)
         e.vars = dict(self.vars)
@@ -326,17 +320,6 @@ class Generator:
         return f"np.full({shape}, {self.const()})" if self.c.chance(0.5) else f"({self.const()} * np.ones({shape}))"
 
     # ---------------------------------------------------------------- indices
-    def slice_index(self, env, length):
-        """An index next to a slice (m[:, k]): a constant or a plain for-loop variable when computed indices
-        are avoided (see KNOWN_BUGS["slice_computed_index"])."""
-        if "slice_computed_index" not in self.avoid:
-            return self.index_for(env, length)
-        plain = [n for n in env.forvars if n in env.ints and env.ints[n][0] >= 0 and env.ints[n][1] <= length]
-        if plain and self.c.chance(0.6):
-            self.feature("index_by_counter")
-            return self.c.choice(plain)
-        return str(self.c.integer(0, length - 1))
-
     def index_for(self, env, length):
         """An index expression valid for an axis of ``length``: a constant or a bounded counter."""
         counters = [n for n, (lo, hi) in env.ints.items() if lo >= 0 and hi <= length]
@@ -410,15 +393,15 @@ class Generator:
                 if s == V3:
                     add(lambda n=n: f"{n}[{self.c.choice(['1:', ':2', '::2', '-2:', '0:2'])}]")
                 elif s == M23:
-                    add(lambda n=n: f"{n}[:, {self.slice_index(env, 3)}]")
+                    add(lambda n=n: f"{n}[:, {self.index_for(env, 3)}]")
             elif shape == V3:
                 if s == M33:
-                    add(lambda n=n: self.c.choice([f"{n}[{self.index_for(env, 3)}]", f"{n}[:, {self.slice_index(env, 3)}]",
-                                                   f"{n}[{self.slice_index(env, 3)}, :]"]))
+                    add(lambda n=n: self.c.choice([f"{n}[{self.index_for(env, 3)}]", f"{n}[:, {self.index_for(env, 3)}]",
+                                                   f"{n}[{self.index_for(env, 3)}, :]"]))
                 elif s == M23:
                     add(lambda n=n: f"{n}[{self.index_for(env, 2)}]")
                 elif s == M34:
-                    add(lambda n=n: f"{n}[:, {self.slice_index(env, 4)}]")
+                    add(lambda n=n: f"{n}[:, {self.index_for(env, 4)}]")
                 elif s == C3:
                     add(lambda n=n: self.c.choice([f"{n}[:, 0]", f"np.ravel({n})", f"{n}.reshape(3)"]))
                 elif s == R3:
@@ -969,7 +952,7 @@ class Generator:
             if form == 0:
                 target, value_shape = f"{name}[{self.index_for(env, rows)}, {self.index_for(env, cols)}]", S
             elif form == 1 and rows in (2, 3):
-                target = f"{name}[:, {self.slice_index(env, cols)}]"
+                target = f"{name}[:, {self.index_for(env, cols)}]"
                 value_shape = {3: V3, 2: V2}[rows]
             elif form == 2 and cols in (2, 3):
                 target = f"{name}[{self.index_for(env, rows)}]"
@@ -1045,11 +1028,10 @@ class Generator:
         self.emit(indent, f"for {i} in {header}:")
         inner = env.copy()
         inner.ints[i] = (lo, hi)
-        inner.forvars.add(i)
         inner.frozen.add(i)
         inner = self.block(inner, ctx.inner("for"), indent + 1, self.body_count())
         self.has_jump = False
-        keep = hi > lo and not self.jumps_in(indent + 1) and "loop_defined" not in self.avoid
+        keep = hi > lo and not self.jumps_in(indent + 1)
         out = self.merge_after(env, inner, keep_new=keep)
         if keep and any(n not in env.vars for n in inner.vars):
             self.feature("loop_defined")
@@ -1929,8 +1911,6 @@ def known_bug(error):
     if error.kind.startswith("crash:") and ("array is 0-dimensional, but" in error.message
                                             or "invalid index to scalar variable" in error.message):
         return "zero_tangent_write"
-    if error.kind.startswith("crash:") and "SyntaxError" in error.message and "(:," in error.message:
-        return "slice_computed_index"
     if error.kind.startswith("crash:grad-of-grad") and ("'float' object is not subscriptable" in error.message
                                                         or "cannot reshape array of size 1 into" in error.message):
         return "zero_adjoint_subscript"

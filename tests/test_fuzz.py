@@ -119,6 +119,13 @@ def loop_defined(x):
     return v
 
 
+def loop_defined_in_nested_loop(x, n=3):
+    for i in range(3):
+        for j in range(n):
+            v = np.sin(x)
+    return np.sum(v)
+
+
 def transpose_of_expression(x):
     return np.sum((x * 2.0).T)
 
@@ -133,6 +140,11 @@ def slice_with_loop_arithmetic_index(m):
     for i in range(3):
         t = t + np.sum(m[:, 2 - i] ** 2)
     return t
+
+
+def slice_with_index_array(m):
+    k = np.array([0, 0, 1])
+    return np.sum(m[k, 1:] ** 2)
 
 
 def write_into_inactive_array(s):
@@ -455,6 +467,11 @@ M23 = np.arange(6.0).reshape(2, 3) * 0.3
 REGRESSIONS = [
     ("loop_defined", "a variable first assigned in a for loop and read after it: zero gradient",
      lambda: (tg.grad(loop_defined)(0.7), 1.4)),
+    ("loop_defined_in_nested_loop", "found by the fuzzer: a variable first assigned in a nested loop and read "
+     "after the outer one: UnboundLocalError (the inner loop saved it at the top of every iteration, the first "
+     "one included)", lambda: (tg.grad(loop_defined_in_nested_loop)(X3), np.cos(X3))),
+    ("loop_defined_in_nested_loop_hvp", "forward over reverse of loop_defined_in_nested_loop",
+     lambda: (_jvp_of_grad(loop_defined_in_nested_loop, X3, V3), -np.sin(X3) * V3)),
     ("transpose_of_expression_grad", "'.T' of an expression: zero gradient",
      lambda: (tg.grad(transpose_of_expression)(X3), np.full(3, 2.0))),
     ("transpose_of_expression_jvp", "'.T' of an expression: zero tangent",
@@ -463,6 +480,12 @@ REGRESSIONS = [
      lambda: (tg.grad(slice_with_computed_index)(M23), np.array([[0, 2 * M23[0, 1], 0], [0, 2 * M23[1, 1], 0]]))),
     ("slice_with_loop_arithmetic_index", "m[:, 2 - i] in a loop: reverse mode emits invalid Python",
      lambda: (tg.grad(slice_with_loop_arithmetic_index)(M23), 2 * M23)),
+    ("slice_with_index_array", "m[k, 1:] with k an index array (repeated rows): the adjoint's add_at needs the "
+     "slice as an object", lambda: (tg.grad(slice_with_index_array)(M23), 2 * np.array([[2], [1]]) * M23 *
+                                    np.array([0, 1, 1]))),
+    ("slice_with_index_array_hvp", "forward over reverse of m[k, 1:] with an index array",
+     lambda: (_jvp_of_grad(slice_with_index_array, M23, M23 + 1.0), 2 * np.array([[2], [1]]) * (M23 + 1.0) *
+              np.array([0, 1, 1]))),
     ("write_into_inactive_array", "jvp: writing an active value into np.full(...) crashes",
      lambda: (tg.jvp(write_into_inactive_array, (0.7,), (1.0,))[1], 1.0)),
     ("hessian_slice_after_sum", "jvp(grad(f)): the adjoint of np.sum(x) then a slice: IndexError on a 0-d array",
@@ -568,7 +591,9 @@ REGRESSIONS = [
 # Found by the fuzzer and since fixed: plain regression tests now.
 # Ids of REGRESSIONS fixed in tangent2: their xfail mark is dropped (delete the entry from REGRESSIONS' xfail
 # list by adding the id here once the fix is in this tree; an XPASS(strict) failure says when).
-FIXED = {"loop_defined", "loop_sum_of_broadcast"}
+FIXED = {"loop_defined", "loop_sum_of_broadcast", "loop_defined_in_nested_loop", "loop_defined_in_nested_loop_hvp",
+         "slice_with_computed_index", "slice_with_loop_arithmetic_index", "slice_with_index_array",
+         "slice_with_index_array_hvp"}
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -252,6 +252,7 @@ class _Reverse:
         self.owned = set()
         self.reverse_blocks = {}   # id(primal block) -> its reversed statement list
         self.loop_of_trips = {}    # id(loop) -> trip counter name
+        self.reversed_loops = {}   # id(loop) -> the loop running its reversed body
         self.saves = {}            # id(subscript write) -> saved-value name
         self.restores = []
         self.stacks = {}               # variable -> name of its list of saved values
@@ -309,12 +310,13 @@ class _Reverse:
             return []
         adjoint = self.adj(name)
         out = self.own(name)
-        if _basic_index(index, self.loop_indices):
+        # A scalar name in an index is an integer: like a loop counter, it selects no element twice.
+        if _basic_index(index, self.loop_indices | self.scalars):
             target = gast.Subscript(value=ir.load(adjoint), slice=copy.deepcopy(index), ctx=gast.Store())
             out.append(gast.AugAssign(target=target, op=gast.Add(), value=contribution))
         else:
             self.namespace.setdefault("add_at", runtime.add_at)
-            out.append(ir.assign(adjoint, ir.call("add_at", [ir.load(adjoint), copy.deepcopy(index), contribution])))
+            out.append(ir.assign(adjoint, ir.call("add_at", [ir.load(adjoint), _index_value(index), contribution])))
         return self.mark(out, origin)
 
     def own(self, name):
@@ -343,6 +345,7 @@ class _Reverse:
         adjoint += self.mark(self.seed_outputs(output, ir.load(seed)), node.body[-1].origin)
         adjoint += self.reverse_block(primal)
         self._prune_restores(adjoint, _names_read(adjoint, {id(r) for r in self.restores}))
+        self.header_reads = self.loop_header_reads(adjoint)
         forward = self.forward_block(primal, ir.names_in(adjoint), depth=0)
         forward[:0] = [ir.assign(stack, gast.List(elts=[], ctx=gast.Load())) for stack in self.stacks.values()]
         grads = [ir.load(self.adj(w)) if self.adj(w) in self.init else self.zeros(ir.load(w)) for w in self.wrt]
@@ -367,6 +370,23 @@ class _Reverse:
         fn.namespace = self.namespace
         fn.filename = node.filename
         return fn
+
+    def loop_header_reads(self, adjoint):
+        """For each loop, the header names whose value at the top of each iteration the adjoint sweep reads.
+
+        The reversed body reads the values of its own iteration; the rest of
+        the sweep, after the reversed loop, reads the values from before the
+        loop: only a name defined on every path to the loop has one (a name
+        the loop assigns first, in an enclosing loop's first iteration, does
+        not, and pushing it there would read an unbound name).
+        """
+        everywhere = _reads(adjoint)
+        needed = {}
+        for loop_id, header in self.reversed_loops.items():
+            inside = _reads(header.body)
+            before_loop = {n for n, count in everywhere.items() if count > inside[n]}
+            needed[loop_id] = set(inside), before_loop
+        return needed
 
     def keep_output(self, output):
         """Statements copying the returned values before the adjoint sweep, and the copies."""
@@ -654,6 +674,7 @@ class _Reverse:
         header.body = body
         header.adjoint = True
         header.origin = stmt.origin
+        self.reversed_loops[id(stmt)] = header
         return out + [header]
 
     def reverse_header(self, stmt):
@@ -737,7 +758,9 @@ class _Reverse:
         body = self.forward_block(stmt.body, needed, depth + 1)
         trips = self.loop_of_trips.get(id(stmt))
         # Values the loop overwrites are pushed at the top of each iteration.
-        carried = [h for h in getattr(stmt, "carried", []) if h in needed]
+        in_body, after_loop = self.header_reads[id(stmt)]
+        carried = [h for h in getattr(stmt, "carried", [])
+                   if h in in_body or (h in after_loop and h in stmt.defined_before)]
         prologue = [self.push(head, stmt.origin, owner=stmt) for head in carried]
         if trips:
             out.append(ir.assign(trips, ir.const(0), stmt.origin))
@@ -789,26 +812,50 @@ def _minus_one(atom):
     return gast.BinOp(left=copy.deepcopy(atom), op=gast.Sub(), right=ir.const(1))
 
 
-def _basic_index(index, loop_indices):
-    """Whether ``index`` is built from constants, slices and loop counters (no repeated elements)."""
+def _basic_index(index, int_names):
+    """Whether ``index`` is built from constants, slices and integer scalars ``int_names`` (no repeated elements)."""
     if isinstance(index, gast.Tuple):
-        return all(_basic_index(e, loop_indices) for e in index.elts)
+        return all(_basic_index(e, int_names) for e in index.elts)
     if isinstance(index, gast.Slice):
         return True
     if isinstance(index, gast.Constant):
         return isinstance(index.value, int) or index.value is None or index.value is Ellipsis
-    return isinstance(index, gast.Name) and index.id in loop_indices
+    return isinstance(index, gast.Name) and index.id in int_names
+
+
+def _index_value(index):
+    """``index`` as an expression (a call argument): ``a[:, k]``'s index is ``(slice(None, None, None), k)``."""
+    if isinstance(index, gast.Tuple):
+        return ir.tuple_([_index_value(e) for e in index.elts])
+    if isinstance(index, gast.Slice):
+        return ir.call("slice", [copy.deepcopy(b) if b is not None else ir.const(None)
+                                 for b in (index.lower, index.upper, index.step)])
+    return copy.deepcopy(index)
 
 
 def _names_read(stmts, skip):
     """Names read by ``stmts``, leaving out the statements whose ids are in ``skip``."""
     found = set()
     for stmt in ir.walk_statements(stmts):
-        if id(stmt) in skip:
+        if id(stmt) not in skip:
+            found |= _statement_reads(stmt)
+    return found
+
+
+def _reads(stmts):
+    """For each name, how many statements of ``stmts`` (nested blocks included) read it."""
+    counts = collections.Counter()
+    for stmt in ir.walk_statements(stmts):
+        counts.update(_statement_reads(stmt))
+    return counts
+
+
+def _statement_reads(stmt):
+    """Names one statement reads itself (a loop's or if's header, not its blocks)."""
+    found = set()
+    for field, value in gast.iter_fields(stmt):
+        if field in ("body", "orelse"):
             continue
-        for field, value in gast.iter_fields(stmt):
-            if field in ("body", "orelse"):
-                continue
-            found |= ir.names_in(value) if isinstance(value, gast.AST) else \
-                ir.names_in([v for v in value if isinstance(v, gast.AST)]) if isinstance(value, list) else set()
+        found |= ir.names_in(value) if isinstance(value, gast.AST) else \
+            ir.names_in([v for v in value if isinstance(v, gast.AST)]) if isinstance(value, list) else set()
     return found
