@@ -86,17 +86,11 @@ KNOWN_BUGS = {
                        "`a if c else np.sum(Z)` in a loop): tolerated by the checks when the values agree, counted "
                        "as a note; where the wrong shape then meets an operation (np.dot, unreduce, an element "
                        "write), forward over reverse crashes with a shape error: recognised by its message",
-    "unpack_param_in_block": "a parameter rebound by tuple unpacking inside an if, then updated in place "
-                             "(if c: w, m = 0.0, x / (1.5 + x); m[2] += x[2]): wrong gradient",
     "zero_adjoint_subscript": "reverse over reverse (mode switching off) where an adjoint is a symbolic zero (0.0) "
-                              "but used as an array: a dead array written in a loop inside an if (TypeError 'float' "
-                              "object is not subscriptable), a branch of a conditional expression with a zero "
-                              "adjoint (cannot reshape array of size 1); recognised by its message",
-    "swap_write": "swapping two arrays (x, a = a, x) before or after a slice write that reads the same array "
-                  "(a[1:] = np.cos(a[:2])): wrong gradient",
+                              "but used as an array: a branch of a conditional expression with a zero adjoint "
+                              "(cannot reshape array of size 1); recognised by its message",
     "overlap_slice_write": "a slice write whose value reads the same array (y[1:] = y[:2] ** 2, y[1:] *= s), "
-                           "with the array rebound in a loop: wrong gradient (first order), wrong forward over "
-                           "reverse",
+                           "then a loop rebinding the array: wrong forward over reverse",
     "prod_zero": "np.prod over an array with an exact zero element: forward over reverse gives NaN (x_dot / x)",
     "transpose_expr": "'.T' of an expression other than a name ((x * 2.0).T): zero derivative in both modes",
     "param_write": "writing into a parameter (x[0] = ...): forward over reverse crashes; through a swapped "
@@ -222,15 +216,11 @@ class Env:
         self.frozen = set()  # names that must not be reassigned (loop variables, counters)
         self.active = set()  # names whose value depends on the inputs
         self.zeros = set()   # arrays made by np.zeros / np.ones / np.zeros_like and not rebound since
-        self.written = set() # arrays written into (x[i] = ...) so far
-        self.swapped = set() # arrays swapped (a, b = b, a) so far
 
     def copy(self):
         e = Env()
         e.active = set(self.active)
         e.zeros = set(self.zeros)
-        e.written = set(self.written)
-        e.swapped = set(self.swapped)
         e.vars = dict(self.vars)
         e.ints = dict(self.ints)
         e.base = dict(self.base)
@@ -288,7 +278,6 @@ class Generator:
         self.lines = []
         self.data_seed = 0
         self.conditions = set()  # condition texts (ignored when deciding whether an expression is active)
-        self.param_names = set()  # the parameters of f
 
     # ------------------------------------------------------------------ helpers
     def fresh(self, base="v"):
@@ -831,10 +820,6 @@ class Generator:
         same = collections.defaultdict(list)
         for n in names:
             same[env.vars[n]].append(n)
-        if "swap_write" in self.avoid:
-            for shape in list(same):
-                if shape != S:
-                    same[shape] = [n for n in same[shape] if n not in env.written]
         pairs = [v for v in same.values() if len(v) >= 2]
         self.feature("tuple_unpack")
         if pairs and self.c.chance(0.4):
@@ -842,7 +827,6 @@ class Generator:
             if (a in env.active) != (b in env.active) and "inactive_rebind" in self.avoid:
                 return self.stmt_assign(env, ctx, indent, depth)
             self.emit(indent, f"{a}, {b} = {b}, {a}")  # swap
-            env.swapped.update((a, b))
             aa, ab = a in env.active, b in env.active
             env.active.discard(a)
             env.active.discard(b)
@@ -866,11 +850,8 @@ class Generator:
         count = self.c.integer(2, 3)
         targets, values = [], []
         for _ in range(count):
-            reusable = names
-            if ctx.depth > 0 and "unpack_param_in_block" in self.avoid:
-                reusable = [n for n in names if n not in self.param_names]
-            if reusable and self.c.chance(0.3):
-                t = self.c.choice(reusable)
+            if names and self.c.chance(0.3):
+                t = self.c.choice(names)
                 shape = env.vars[t]
                 if t in [x for x, _, _, _ in targets]:
                     t, shape = self.fresh(), self.pick_shape()
@@ -927,8 +908,6 @@ class Generator:
             arrays = [n for n in arrays if env.base.get(n) != "_param"]
         if "inactive_array_write" in self.avoid:
             arrays = [n for n in arrays if n in env.active or n in env.zeros]
-        if "swap_write" in self.avoid:
-            arrays = [n for n in arrays if n not in env.swapped]
         if not arrays:
             return self.stmt_make_array(env, ctx, indent, depth)
         name = self.c.choice(arrays)
@@ -970,7 +949,6 @@ class Generator:
         value = self.expr(rhs_shape, source, depth - 1)
         if self.is_active(value, env) or self.is_active(target, env):
             env.active.add(name)
-        env.written.add(name)
         if aug and ":" in target and "overlap_slice_write" in self.avoid:
             aug = False  # x[1:] *= v reads the slice it writes: KNOWN_BUGS["overlap_slice_write"]
         if aug:
@@ -999,8 +977,6 @@ class Generator:
             if n in out.vars:
                 out.base.setdefault(n, b)
         out.active |= {n for n in inner.active if n in out.vars}
-        out.written |= inner.written
-        out.swapped |= inner.swapped
         out.zeros = {n for n in out.zeros if n in inner.zeros or n not in inner.vars}
         out.zeros -= {n for n in inner.active}
         return out
@@ -1295,7 +1271,6 @@ class Generator:
         env.vars = dict(params)
         env.active = {p for p, _ in params}
         env.base = {p: "_param" for p, s in params if s != S}
-        self.param_names = {p for p, _ in params}
         env.funcs = funcs
         if self.c.chance(0.15):
             extra = ", n=3"
@@ -1456,7 +1431,6 @@ class ScalarGenerator(Generator):
         env.vars = dict(params)
         env.active = {p for p, _ in params}
         env.base = {p: "_param" for p, s in params if s != S}
-        self.param_names = {p for p, _ in params}
         env.funcs = funcs
         self.emit(0, "def f(s, t0):")
         body = self.block(env, Context(out_shape, None, 0, False), 1, max(1, int(self.c.integer(2, 6) * self.size)))

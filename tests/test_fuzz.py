@@ -336,6 +336,33 @@ def element_augassign_then_exp_in_loop(t):
     return np.sum(a)
 
 
+def range_bound_rebound_in_loop(x):
+    n = 2
+    t = x * 1.0
+    for i in range(n):
+        n = n + 1
+        t = t * x
+    return np.sum(t) * n
+
+
+def dead_array_written_in_loop(s):
+    for i in range(3):
+        a = np.zeros(3)
+        a[:2] = np.arctan(s)
+    v = np.sum(a) * s  # noqa: F841 (dead: the loop's a gets no adjoint)
+    return np.sin(s)
+
+
+def loop_defined_array_written_in_branch(x, s, n=3):
+    for i in range(3):
+        v = np.exp(x)
+    if n > 5:
+        w = x * 1.0  # noqa: F841
+    else:
+        v[0] = s
+    return np.sum(x + s)
+
+
 def swap_then_slice_write_in_loop(x):
     v = x * 1.0
     x = np.tanh(x)
@@ -569,6 +596,14 @@ REGRESSIONS = [
     ("swap_then_slice_write_in_loop", "x = np.tanh(x); loop: w += v; x, v = v, x; x[1:] = np.tanh(w[::2]): "
      "gradient [3.272, 0, 0.175], finite differences [3.272, 0, 0.335]",
      lambda: (tg.grad(swap_then_slice_write_in_loop)(X5), _numerical_grad(swap_then_slice_write_in_loop, X5))),
+    ("range_bound_rebound_in_loop", "for i in range(n) with the body rebinding n: the reversed loop ran over the "
+     "final n (IndexError: pop from empty list)", lambda: (tg.grad(range_bound_rebound_in_loop)(X3), 12 * X3 ** 2)),
+    ("dead_array_written_in_loop", "found by the fuzzer: an array first assigned in a loop, written into and dead "
+     "after it: TypeError 'float' object is not subscriptable (its adjoint was a scalar zero)",
+     lambda: (tg.grad(dead_array_written_in_loop)(0.3), np.cos(0.3))),
+    ("loop_defined_array_written_in_branch", "found by the fuzzer: an array first assigned in a loop, then written "
+     "into in a branch, its adjoint a scalar zero (not known to be defined): TypeError 'float' object is not "
+     "subscriptable", lambda: (tg.grad(loop_defined_array_written_in_branch, wrt=1)(X3, 0.5), 3.0)),
     ("ror_conditional_with_reshape", "reverse over reverse (no mode switching) of `a * 2.0 if c else a * "
      "np.reshape(x, (3, 1))`: ValueError cannot reshape array of size 1 into shape (3,)",
      lambda: (tg.grad(ror_conditional_with_reshape, mode_switching=False)(X3), np.zeros(3))),
@@ -593,7 +628,10 @@ REGRESSIONS = [
 # list by adding the id here once the fix is in this tree; an XPASS(strict) failure says when).
 FIXED = {"loop_defined", "loop_sum_of_broadcast", "loop_defined_in_nested_loop", "loop_defined_in_nested_loop_hvp",
          "slice_with_computed_index", "slice_with_loop_arithmetic_index", "slice_with_index_array",
-         "slice_with_index_array_hvp"}
+         "slice_with_index_array_hvp", "overlapping_slice_write_rebound_in_loop", "slice_augassign_rebound_in_loop",
+         "unpack_param_in_if", "slice_write_then_swap", "swap_then_slice_write_in_loop",
+         "ror_dead_array_written_in_loop_in_if", "range_bound_rebound_in_loop", "dead_array_written_in_loop",
+         "loop_defined_array_written_in_branch"}
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

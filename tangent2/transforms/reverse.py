@@ -13,6 +13,7 @@ import copy
 import re
 
 import gast
+import numpy
 
 from tangent2 import ir, runtime
 from tangent2.errors import NotDifferentiable, UnsupportedSyntax
@@ -141,7 +142,13 @@ class _SSA:
             # Assigned only in the loop but read after it: give it a name the loop copies into.
             env[name] = self.version(name)
         if isinstance(stmt, gast.For):
-            stmt.iter = self.rename_reads(stmt.iter, env)
+            # The range is evaluated once, before the body rebinds its bounds; the reversed loop reads them
+            # after the whole forward sweep: it gets copies.
+            bounds = {}
+            for name in sorted(ir.names_in(stmt.iter) & set(carried)):
+                bounds[name] = self.namer.fresh(f"{name}_bound")
+                prologue.append(ir.assign(bounds[name], ir.load(env[name]), stmt.origin))
+            stmt.iter = self.rename_reads(stmt.iter, {**env, **bounds})
             index = stmt.target.id
             env[index] = self.version(index)
             stmt.target = ir.store(env[index])
@@ -250,6 +257,7 @@ class _Reverse:
         self.adjoints = {}
         self.init = set()
         self.owned = set()
+        self.maybe_zero = set()    # adjoints that may hold a scalar zero standing for a zero of unknown shape
         self.reverse_blocks = {}   # id(primal block) -> its reversed statement list
         self.loop_of_trips = {}    # id(loop) -> trip counter name
         self.reversed_loops = {}   # id(loop) -> the loop running its reversed body
@@ -277,7 +285,6 @@ class _Reverse:
         return ir.call("zeros_like", [like])
 
     def np_ref(self):
-        import numpy
         for name, value in self.namespace.items():
             if value is numpy:
                 return ir.load(name)
@@ -288,7 +295,33 @@ class _Reverse:
         for stmt in stmts:
             stmt.origin = getattr(stmt, "origin", None) or origin
             stmt.adjoint = True
+            self.track_zeros(stmt)
         return stmts
+
+    def track_zeros(self, stmt):
+        """Follow the scalar zeros that stand for adjoints of names maybe undefined where they are zeroed.
+
+        A sum with a real array is a real array; any other operation on such a
+        zero may be one too (a scalar where an array of the name's shape is
+        expected), and so may a value popped from a stack it was pushed on.
+        """
+        if isinstance(stmt, gast.Expr) and _list_method(stmt.value, "append"):
+            if ir.names_in(stmt.value.args) & self.maybe_zero:
+                self.maybe_zero.add(stmt.value.func.value.id)
+            return
+        if not isinstance(stmt, gast.Assign) or ir.is_subscript_write(stmt):
+            return
+        value = stmt.value
+        if isinstance(value, gast.Constant):
+            zero = True
+        elif isinstance(value, gast.BinOp) and isinstance(value.op, (gast.Add, gast.Sub)):
+            zero = bool(ir.names_in(value.left) & self.maybe_zero) and bool(ir.names_in(value.right) & self.maybe_zero)
+        else:
+            zero = bool(ir.names_in(value) & self.maybe_zero)
+        if zero:
+            self.maybe_zero.add(ir.target_name(stmt))
+        else:
+            self.maybe_zero.discard(ir.target_name(stmt))
 
     def accumulate(self, name, contribution, origin):
         """Statements adding ``contribution`` to the adjoint of ``name``."""
@@ -328,6 +361,10 @@ class _Reverse:
             return [ir.assign(adjoint, self.zeros(ir.load(name)))]
         if adjoint not in self.owned:
             self.owned.add(adjoint)
+            if adjoint in self.maybe_zero:
+                # Maybe a scalar zero standing for zeros: the sum has the array's shape (and is a copy).
+                return [ir.assign(adjoint, gast.BinOp(left=ir.load(adjoint), op=gast.Add(),
+                                                      right=self.zeros(ir.load(name))))]
             return [ir.assign(adjoint, ir.call(ir.attr(self.np_ref(), "copy"), [ir.load(adjoint)]))]
         return []
 
@@ -344,7 +381,8 @@ class _Reverse:
         self.init.update(self.adj(name) for name in self.lists)  # stacks of cotangents, never zeroed
         adjoint += self.mark(self.seed_outputs(output, ir.load(seed)), node.body[-1].origin)
         adjoint += self.reverse_block(primal)
-        self._prune_restores(adjoint, _names_read(adjoint, {id(r) for r in self.restores}))
+        read = _names_read(adjoint, {id(r) for r in self.restores})
+        self._prune_restores(adjoint, _sharing_memory(primal, read, self.namespace))
         self.header_reads = self.loop_header_reads(adjoint)
         forward = self.forward_block(primal, ir.names_in(adjoint), depth=0)
         forward[:0] = [ir.assign(stack, gast.List(elts=[], ctx=gast.Load())) for stack in self.stacks.values()]
@@ -561,19 +599,19 @@ class _Reverse:
         out = [restore]
         adjoint = self.adj(array)
         if array in self.active and adjoint in self.init:
+            out += self.mark(self.own(array), origin)
             value = stmt.value
             if _is_active(value, self.active) and isinstance(value, gast.Name):
                 self.namespace.setdefault("saved", runtime.saved)
                 self.namespace.setdefault("unbroadcast", runtime.unbroadcast)
                 piece = gast.Subscript(value=ir.load(adjoint), slice=copy.deepcopy(index), ctx=gast.Load())
                 out += self.accumulate(value.id, ir.call("unbroadcast", [ir.call("saved", [piece]), value]), origin)
-            out += self.mark(self.own(array), origin)
             zero_target = gast.Subscript(value=ir.load(adjoint), slice=copy.deepcopy(index), ctx=gast.Store())
             out += self.mark([ir.assign(zero_target, ir.const(0.0))], origin)
         return out
 
     def _prune_restores(self, adjoint, needed):
-        """Keep the save/restore of overwritten elements only for arrays the adjoint sweep reads."""
+        """Keep the save/restore of overwritten elements only for arrays the adjoint sweep reads (or a view of)."""
         drop = set()
         for stmt in self.restores:
             array, write = stmt.restore_of
@@ -634,13 +672,14 @@ class _Reverse:
 
     def reverse_if(self, stmt):
         out = self.mark(self.pre_initialize(stmt.body + stmt.orelse, stmt), stmt.origin)
-        init, owned = set(self.init), set(self.owned)
+        init, owned, maybe_zero = set(self.init), set(self.owned), set(self.maybe_zero)
         body = self.reverse_block(stmt.body)
-        init_then, owned_then = self.init, self.owned
-        self.init, self.owned = set(init), set(owned)
+        init_then, owned_then, zero_then = self.init, self.owned, self.maybe_zero
+        self.init, self.owned, self.maybe_zero = set(init), set(owned), set(maybe_zero)
         orelse = self.reverse_block(stmt.orelse)
         self.init &= init_then
         self.owned &= owned_then
+        self.maybe_zero |= zero_then
         # Kept even when empty: the forward sweep may add pops to the branches; simplify drops it if not.
         # The branch lists stay the registered ones: the forward sweep adds pops to them.
         reversed_if = gast.If(test=copy.deepcopy(stmt.test), body=body, orelse=orelse)
@@ -650,25 +689,33 @@ class _Reverse:
 
     def reverse_loop(self, stmt):
         body_stmts = stmt.body
+        heads = getattr(stmt, "exits", []) + getattr(stmt, "carried", [])
         out = self.mark(self.pre_initialize(body_stmts, stmt), stmt.origin)
-        for head in getattr(stmt, "exits", []) + getattr(stmt, "carried", []):
+        received = self.contributions(body_stmts)
+        for head in heads:
             adjoint = self.adj(head)
-            if head in self.active and adjoint not in self.init:
+            if head in self.active and adjoint not in self.init and head in received:
                 # A name only the loop assigns is undefined if it ran no iteration: a scalar zero then.
                 zero = self.zeros(ir.load(head)) if head in stmt.defined_before else ir.const(0.0)
                 out += self.mark([ir.assign(adjoint, zero)], stmt.origin)
                 self.init.add(adjoint)
-        init_before, owned_before = set(self.init), set(self.owned)
-        # The loop's header names hold their adjoint across iterations (from after the loop, for the last).
-        locals_ = self.body_locals(body_stmts) - set(getattr(stmt, "exits", [])) - set(getattr(stmt, "carried", []))
+        # The header names with an adjoint hold it across iterations: from after the loop for the last
+        # iteration, from the reads in the next one for the others.  (Without one, no derivative reaches
+        # them: a dead value's adjoint stays a symbolic zero.)
+        kept = [h for h in heads if h in self.active and self.adj(h) in self.init]
+        init_before, owned_before, zero_before = set(self.init), set(self.owned), set(self.maybe_zero)
+        # Where a header name may be undefined, its adjoint may become a scalar zero in any iteration.
+        self.maybe_zero |= {self.adj(h) for h in kept if h not in stmt.defined_before}
+        locals_ = self.body_locals(body_stmts) - set(kept)
         self.init -= {self.adj(n) for n in locals_}
         body = self.reverse_block(body_stmts)
-        for head in getattr(stmt, "exits", []) + getattr(stmt, "carried", []):
+        for head in kept:
             adjoint = self.adj(head)
-            if head in self.active and adjoint not in self.init:
+            if adjoint not in self.init:
                 body += self.mark([ir.assign(adjoint, self.zeros(ir.load(adjoint)))], stmt.origin)
         self.init = init_before
         self.owned = owned_before & self.owned
+        self.maybe_zero |= zero_before
         header = self.reverse_header(stmt)
         body[:0] = getattr(header, "prologue", [])
         header.body = body
@@ -787,6 +834,39 @@ class _Reverse:
         if key not in self.stacks:
             self.stacks[key] = self.namer.fresh(f"_{name.lstrip('_')}_stack")
         return self.stacks[key]
+
+
+# Functions whose result may be a view of their first argument.
+_VIEW_FUNCTIONS = {numpy.transpose, numpy.reshape, numpy.ravel, numpy.squeeze, numpy.expand_dims, numpy.swapaxes,
+                   numpy.moveaxis, numpy.broadcast_to, numpy.asarray, numpy.diagonal, numpy.real, numpy.imag,
+                   numpy.atleast_1d, numpy.atleast_2d, numpy.atleast_3d}
+
+
+def _sharing_memory(stmts, names, namespace):
+    """``names`` and every name that may share memory with one of them in ``stmts`` (copies, slices, views).
+
+    Writing into an array changes its views: ``t = y[:2]`` read by the adjoint
+    sweep needs ``y``'s writes undone as much as ``y`` itself.
+    """
+    group = {}
+
+    def find(name):
+        while group.get(name, name) != name:
+            name = group[name]
+        return name
+
+    for stmt in ir.walk_statements(stmts):
+        if not isinstance(stmt, gast.Assign) or ir.is_subscript_write(stmt):
+            continue
+        value = stmt.value
+        if isinstance(value, gast.Subscript):
+            value = value.value
+        elif isinstance(value, gast.Call) and value.args and inline.primitive_call(value, namespace)[0] in _VIEW_FUNCTIONS:
+            value = value.args[0]
+        if isinstance(value, gast.Name):
+            group[find(ir.target_name(stmt))] = find(value.id)
+    roots = {find(n) for n in names}
+    return set(names) | {n for n in set(group) | set(group.values()) if find(n) in roots}
 
 
 def _list_method(value, method):
