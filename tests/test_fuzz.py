@@ -363,6 +363,21 @@ def loop_defined_array_written_in_branch(x, s, n=3):
     return np.sum(x + s)
 
 
+def assigned_in_last_iteration(x):
+    for i in range(3):
+        if i == 2:
+            w = x * 2.0
+    return np.sum(np.sin(w))
+
+
+def reads_previous_iteration(x):
+    for i in range(3):
+        if i > 0:
+            w = v * v  # noqa: F821 (v of the previous iteration)
+        v = np.sin(x) * (i + 1.0)
+    return np.sum(v + w)
+
+
 def swap_then_slice_write_in_loop(x):
     v = x * 1.0
     x = np.tanh(x)
@@ -604,6 +619,14 @@ REGRESSIONS = [
     ("loop_defined_array_written_in_branch", "found by the fuzzer: an array first assigned in a loop, then written "
      "into in a branch, its adjoint a scalar zero (not known to be defined): TypeError 'float' object is not "
      "subscriptable", lambda: (tg.grad(loop_defined_array_written_in_branch, wrt=1)(X3, 0.5), 3.0)),
+    ("assigned_in_last_iteration", "a variable assigned in a branch of a loop (if i == 2: w = ...), read after "
+     "it: UnboundLocalError (the branch not taken copied it)",
+     lambda: (tg.grad(assigned_in_last_iteration)(X3), 2 * np.cos(2 * X3))),
+    ("reads_previous_iteration", "if i > 0: w = v * v reads v of the previous iteration: UnboundLocalError, "
+     "and once v was bound, a gradient from the last v", lambda: (tg.grad(reads_previous_iteration)(X3),
+                                                                  3 * np.cos(X3) + 8 * np.sin(X3) * np.cos(X3))),
+    ("reads_previous_iteration_hvp", "forward over reverse of reads_previous_iteration",
+     lambda: (_jvp_of_grad(reads_previous_iteration, X3, V3), (-3 * np.sin(X3) + 8 * np.cos(2 * X3)) * V3)),
     ("ror_conditional_with_reshape", "reverse over reverse (no mode switching) of `a * 2.0 if c else a * "
      "np.reshape(x, (3, 1))`: ValueError cannot reshape array of size 1 into shape (3,)",
      lambda: (tg.grad(ror_conditional_with_reshape, mode_switching=False)(X3), np.zeros(3))),
@@ -631,7 +654,8 @@ FIXED = {"loop_defined", "loop_sum_of_broadcast", "loop_defined_in_nested_loop",
          "slice_with_index_array_hvp", "overlapping_slice_write_rebound_in_loop", "slice_augassign_rebound_in_loop",
          "unpack_param_in_if", "slice_write_then_swap", "swap_then_slice_write_in_loop",
          "ror_dead_array_written_in_loop_in_if", "range_bound_rebound_in_loop", "dead_array_written_in_loop",
-         "loop_defined_array_written_in_branch"}
+         "loop_defined_array_written_in_branch", "assigned_in_last_iteration", "reads_previous_iteration",
+         "reads_previous_iteration_hvp"}
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

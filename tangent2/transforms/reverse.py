@@ -168,6 +168,12 @@ class _SSA:
                 body.append(copy_back)
         body += exit_check
         stmt.body = body
+        read_in_body = ir.names_in(body)
+        for name in exits:
+            if header[name] in read_in_body:
+                # Unbound until the loop assigns it, but copied (kept by a branch that does not assign it) in
+                # every iteration: bound to None before the loop; the user's code reads it only once assigned.
+                prologue.append(ir.assign(header[name], ir.const(None), stmt.origin))
         stmt.carried = [header[n] for n in carried]
         stmt.exits = [header[n] for n in exits]
         for name in assigned - set(header):
@@ -196,11 +202,15 @@ def _is_result(name):
 
 
 def _mark_definitely_defined(stmts, defined):
-    """Record ``defined_before`` on every if and loop: the names assigned on every path reaching it."""
+    """Record ``defined_before`` on every if and loop: the names assigned on every path reaching it.
+
+    A name bound to None does not count: it has no value to take a shape from.
+    """
     defined = set(defined)
     for stmt in stmts:
         if isinstance(stmt, gast.Assign) and not ir.is_subscript_write(stmt):
-            defined.add(ir.target_name(stmt))
+            if not (isinstance(stmt.value, gast.Constant) and stmt.value.value is None):
+                defined.add(ir.target_name(stmt))
         elif isinstance(stmt, gast.If):
             stmt.defined_before = set(defined)
             defined |= _mark_definitely_defined(stmt.body, defined) & _mark_definitely_defined(stmt.orelse, defined)
@@ -410,21 +420,20 @@ class _Reverse:
         return fn
 
     def loop_header_reads(self, adjoint):
-        """For each loop, the header names whose value at the top of each iteration the adjoint sweep reads.
+        """For each loop: the names its reversed body reads, and those the rest of the adjoint sweep reads.
 
-        The reversed body reads the values of its own iteration; the rest of
-        the sweep, after the reversed loop, reads the values from before the
-        loop: only a name defined on every path to the loop has one (a name
-        the loop assigns first, in an enclosing loop's first iteration, does
-        not, and pushing it there would read an unbound name).
+        A header name's value at the top of each iteration is saved only where
+        it is read: by the reversed body (the value of its own iteration), or
+        after the reversed loop (the value from before the loop, which only a
+        name defined on every path to the loop has: a name an enclosing loop
+        assigns first is unbound in its first iteration).
         """
         everywhere = _reads(adjoint)
-        needed = {}
+        reads = {}
         for loop_id, header in self.reversed_loops.items():
             inside = _reads(header.body)
-            before_loop = {n for n, count in everywhere.items() if count > inside[n]}
-            needed[loop_id] = set(inside), before_loop
-        return needed
+            reads[loop_id] = set(inside), {n for n, count in everywhere.items() if count > inside[n]}
+        return reads
 
     def keep_output(self, output):
         """Statements copying the returned values before the adjoint sweep, and the copies."""
@@ -804,11 +813,12 @@ class _Reverse:
         reverse = self.reverse_blocks.get(id(stmt.body))
         body = self.forward_block(stmt.body, needed, depth + 1)
         trips = self.loop_of_trips.get(id(stmt))
-        # Values the loop overwrites are pushed at the top of each iteration.
+        # The header values the adjoint sweep reads are pushed at the top of each iteration (it reads a name the
+        # loop assigns first in the body only where the body does, so it is bound to None before the loop).
         in_body, after_loop = self.header_reads[id(stmt)]
-        carried = [h for h in getattr(stmt, "carried", [])
-                   if h in in_body or (h in after_loop and h in stmt.defined_before)]
-        prologue = [self.push(head, stmt.origin, owner=stmt) for head in carried]
+        saved = [h for h in getattr(stmt, "carried", []) + getattr(stmt, "exits", [])
+                 if h in in_body or (h in after_loop and h in stmt.defined_before)]
+        prologue = [self.push(head, stmt.origin, owner=stmt) for head in saved]
         if trips:
             out.append(ir.assign(trips, ir.const(0), stmt.origin))
             prologue.append(ir.assign(trips, gast.BinOp(left=ir.load(trips), op=gast.Add(), right=ir.const(1)),
@@ -816,7 +826,7 @@ class _Reverse:
         stmt.body = prologue + body
         out.append(stmt)
         if reverse is not None:
-            reverse[:0] = [self.pop(head, None, owner=stmt) for head in carried]
+            reverse[:0] = [self.pop(head, None, owner=stmt) for head in saved]
         return out
 
     def push(self, name, origin, owner=None):
