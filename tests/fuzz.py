@@ -385,7 +385,8 @@ class Generator:
                     add(lambda n=n: f"{n}[:, {self.index_for(env, 3)}]")
             elif shape == V3:
                 if s == M33:
-                    add(lambda n=n: self.c.choice([f"{n}[{self.index_for(env, 3)}]", f"{n}[:, {self.index_for(env, 3)}]",
+                    add(lambda n=n: self.c.choice([f"{n}[{self.index_for(env, 3)}]",
+                                                   f"{n}[:, {self.index_for(env, 3)}]",
                                                    f"{n}[{self.index_for(env, 3)}, :]"]))
                 elif s == M23:
                     add(lambda n=n: f"{n}[{self.index_for(env, 2)}]")

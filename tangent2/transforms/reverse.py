@@ -852,6 +852,11 @@ _VIEW_FUNCTIONS = {numpy.transpose, numpy.reshape, numpy.ravel, numpy.squeeze, n
                    numpy.atleast_1d, numpy.atleast_2d, numpy.atleast_3d}
 
 
+def _may_return_view(call, namespace):
+    primitive = inline.primitive_call(call, namespace)[0]
+    return any(primitive is function for function in _VIEW_FUNCTIONS)
+
+
 def _sharing_memory(stmts, names, namespace):
     """``names`` and every name that may share memory with one of them in ``stmts`` (copies, slices, views).
 
@@ -871,7 +876,7 @@ def _sharing_memory(stmts, names, namespace):
         value = stmt.value
         if isinstance(value, gast.Subscript):
             value = value.value
-        elif isinstance(value, gast.Call) and value.args and inline.primitive_call(value, namespace)[0] in _VIEW_FUNCTIONS:
+        elif isinstance(value, gast.Call) and value.args and _may_return_view(value, namespace):
             value = value.args[0]
         if isinstance(value, gast.Name):
             group[find(ir.target_name(stmt))] = find(value.id)
