@@ -363,6 +363,16 @@ def loop_defined_array_written_in_branch(x, s, n=3):
     return np.sum(x + s)
 
 
+def loop_defined_read_in_untaken_branch(s, m):
+    for i in range(2):
+        v = m.reshape(3)
+    if s > 0.0:
+        s = s * 2.0
+    else:
+        s = s + v[2]
+    return s
+
+
 def assigned_in_last_iteration(x):
     for i in range(3):
         if i == 2:
@@ -619,6 +629,11 @@ REGRESSIONS = [
     ("loop_defined_array_written_in_branch", "found by the fuzzer: an array first assigned in a loop, then written "
      "into in a branch, its adjoint a scalar zero (not known to be defined): TypeError 'float' object is not "
      "subscriptable", lambda: (tg.grad(loop_defined_array_written_in_branch, wrt=1)(X3, 0.5), 3.0)),
+    ("loop_defined_read_in_untaken_branch", "found by the fuzzer: v = m.reshape(3) in a loop, v read only in the "
+     "branch not taken: ValueError cannot reshape array of size 1 (its adjoint, a scalar zero, went through "
+     "np.reshape's rule)", lambda: (np.hstack([np.ravel(g) for g in tg.grad(loop_defined_read_in_untaken_branch,
+                                                                              wrt=(0, 1))(0.5, np.ones((3, 1)))]),
+                                    [2.0, 0.0, 0.0, 0.0])),
     ("assigned_in_last_iteration", "a variable assigned in a branch of a loop (if i == 2: w = ...), read after "
      "it: UnboundLocalError (the branch not taken copied it)",
      lambda: (tg.grad(assigned_in_last_iteration)(X3), 2 * np.cos(2 * X3))),
@@ -655,7 +670,7 @@ FIXED = {"loop_defined", "loop_sum_of_broadcast", "loop_defined_in_nested_loop",
          "unpack_param_in_if", "slice_write_then_swap", "swap_then_slice_write_in_loop",
          "ror_dead_array_written_in_loop_in_if", "range_bound_rebound_in_loop", "dead_array_written_in_loop",
          "loop_defined_array_written_in_branch", "assigned_in_last_iteration", "reads_previous_iteration",
-         "reads_previous_iteration_hvp"}
+         "reads_previous_iteration_hvp", "loop_defined_read_in_untaken_branch"}
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

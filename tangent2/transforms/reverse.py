@@ -559,11 +559,16 @@ class _Reverse:
         bindings = inline.bind_operands(rule, 2, args, keywords)
         bindings["g"] = g
         bindings["ans"] = ir.load(stmt.targets[0].id)
+        out = []
+        if g.id in self.maybe_zero:
+            # Maybe a scalar zero standing for zeros: rules take shapes from g (np.reshape, @, ...).
+            out += self.mark([ir.assign(g.id, gast.BinOp(left=ir.load(g.id), op=gast.Add(),
+                                                         right=self.zeros(ir.load(stmt.targets[0].id))))], stmt.origin)
         statements, result = inline.inline_rule(rule, bindings, self.namer, self.namespace, stmt.origin,
                                                 scalar_result=stmt.targets[0].id in self.scalars)
         entries = list(result.elts) if isinstance(result, gast.Tuple) else [result]
         params = registry.vjp_signature(rule)
-        out = self.mark(statements, stmt.origin)
+        out += self.mark(statements, stmt.origin)
         for position, param in enumerate(params[: len(entries)]):
             operand = bindings.get(param)
             entry = entries[position]
@@ -713,8 +718,9 @@ class _Reverse:
         # them: a dead value's adjoint stays a symbolic zero.)
         kept = [h for h in heads if h in self.active and self.adj(h) in self.init]
         init_before, owned_before, zero_before = set(self.init), set(self.owned), set(self.maybe_zero)
-        # Where a header name may be undefined, its adjoint may become a scalar zero in any iteration.
-        self.maybe_zero |= {self.adj(h) for h in kept if h not in stmt.defined_before}
+        # Where a header name the body reads may be undefined, its adjoint may become a scalar zero in any
+        # iteration.
+        self.maybe_zero |= {self.adj(h) for h in kept if h not in stmt.defined_before and h in received}
         locals_ = self.body_locals(body_stmts) - set(kept)
         self.init -= {self.adj(n) for n in locals_}
         body = self.reverse_block(body_stmts)
