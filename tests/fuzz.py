@@ -86,9 +86,6 @@ KNOWN_BUGS = {
                        "`a if c else np.sum(Z)` in a loop): tolerated by the checks when the values agree, counted "
                        "as a note; where the wrong shape then meets an operation (np.dot, unreduce, an element "
                        "write), forward over reverse crashes with a shape error: recognised by its message",
-    "zero_adjoint_subscript": "reverse over reverse (mode switching off) where an adjoint is a symbolic zero (0.0) "
-                              "but used as an array: a branch of a conditional expression with a zero adjoint "
-                              "(cannot reshape array of size 1); recognised by its message",
     "overlap_slice_write": "a slice write whose value reads the same array (y[1:] = y[:2] ** 2, y[1:] *= s), "
                            "then a loop rebinding the array: wrong forward over reverse",
     "prod_zero": "np.prod over an array with an exact zero element: forward over reverse gives NaN (x_dot / x)",
@@ -1886,9 +1883,6 @@ def known_bug(error):
     if error.kind.startswith("crash:") and ("array is 0-dimensional, but" in error.message
                                             or "invalid index to scalar variable" in error.message):
         return "zero_tangent_write"
-    if error.kind.startswith("crash:grad-of-grad") and ("'float' object is not subscriptable" in error.message
-                                                        or "cannot reshape array of size 1 into" in error.message):
-        return "zero_adjoint_subscript"
     if error.kind.startswith("crash:jvp") and "'float' object is not subscriptable" in error.message:
         return "zero_tangent_write"
     second = ("crash:jvp-of-grad", "crash:jvp-of-grad-scalar", "crash:grad-of-grad-switched", "crash:grad-of-grad")

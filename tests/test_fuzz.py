@@ -670,7 +670,8 @@ FIXED = {"loop_defined", "loop_sum_of_broadcast", "loop_defined_in_nested_loop",
          "unpack_param_in_if", "slice_write_then_swap", "swap_then_slice_write_in_loop",
          "ror_dead_array_written_in_loop_in_if", "range_bound_rebound_in_loop", "dead_array_written_in_loop",
          "loop_defined_array_written_in_branch", "assigned_in_last_iteration", "reads_previous_iteration",
-         "reads_previous_iteration_hvp", "loop_defined_read_in_untaken_branch"}
+         "reads_previous_iteration_hvp", "loop_defined_read_in_untaken_branch", "ror_dead_code_in_branches",
+         "ror_conditional_with_reshape"}
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
