@@ -320,6 +320,19 @@ def ror_element_write_then_rebind_in_loop(x):
     return np.sum(tg.grad(element_write_then_rebind_in_loop)(x) * V3)
 
 
+def element_write_of_other_argument_in_loop(x, s):
+    a = np.zeros_like(x)
+    for k in range(1):
+        a[2] = np.exp(s)
+        a = a * x
+    return np.sum(a)
+
+
+def ror_element_write_of_other_argument_in_loop(x, s):
+    gx, gs = tg.grad(element_write_of_other_argument_in_loop, wrt=(0, 1))(x, s)
+    return np.sum(gx * V3) + gs * 0.7
+
+
 def element_augassign_then_square_in_loop(t):
     a = np.zeros(3)
     for k in range(2):
@@ -590,6 +603,11 @@ REGRESSIONS = [
     ("ror_element_write_then_rebind_in_loop", "reverse over reverse (no mode switching): a[1] = x[0]; a = a * x "
      "in a loop: wrong Hv", lambda: (tg.grad(ror_element_write_then_rebind_in_loop, mode_switching=False)(X3),
                                      np.array([2 * V3[0] + V3[1], V3[0], 2 * V3[2]]))),
+    ("ror_element_write_of_other_argument_in_loop", "found by the fuzzer (seed 3): reverse over reverse (no mode "
+     "switching) of a[2] = np.exp(s); a = a * x in a loop: d/ds misses exp(s) v2 (the first-order sweep pushes a "
+     "and then writes into it; reverse mode over it takes the push for a copy)",
+     lambda: (tg.grad(ror_element_write_of_other_argument_in_loop, wrt=1, mode_switching=False)(X3, 0.4),
+              np.exp(0.4) * (V3[2] + 0.7 * X3[2]))),
     ("grad_grad_element_augassign_in_loop", "tg.grad(tg.grad(f)) with a[0] += t; a = a * a in a loop: 1.92, "
      "exact f'' = 2(2t+1)^2 + 4(t^2+t) = 6.68 at t = 0.3",
      lambda: (tg.grad(tg.grad(element_augassign_then_square_in_loop))(0.3), 2 * 1.6 ** 2 + 4 * 0.39)),
