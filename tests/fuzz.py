@@ -65,26 +65,13 @@ import numpy as np
 KNOWN_BUGS = {
     "alias": "writes (x[i] = ..., x += ...) into an array another live name aliases or views "
              "(v = x; v += 1.0 / z = y[1:]; y[1] = 5.0): tangent2 does not see the write through the alias",
-    "loop_defined": "a variable first assigned inside a for loop and read after it gets a zero adjoint "
-                    "(for i in range(2): v = x * x / return v: grad is 0)",
     "broadcast_shape": "a derivative comes back broadcast to a larger shape, its values repeated: tolerated by the "
                        "checks when the values agree, counted as a note; where the wrong shape then meets an "
                        "operation, second order crashes with a shape error (reverse over reverse with dead code "
                        "in if/elif branches: shape-mismatch for sum): recognised by its message",
-    "unpack_param_in_block": "a parameter rebound by tuple unpacking inside an if, then updated in place "
-                             "(if c: w, m = 0.0, x / (1.5 + x); m[2] += x[2]): wrong gradient",
-    "zero_adjoint_subscript": "reverse over reverse (mode switching off) where an adjoint is a symbolic zero (0.0) "
-                              "but used as an array: a dead array written in a loop inside an if (TypeError 'float' "
-                              "object is not subscriptable), an array written inside an if (IndexError on a 0-d "
-                              "array), a branch of a conditional expression with a zero adjoint (cannot reshape "
-                              "array of size 1); recognised by its message",
-    "swap_write": "swapping two arrays (x, a = a, x) before or after a slice write that reads the same array "
-                  "(a[1:] = np.cos(a[:2])): wrong gradient",
     "overlap_slice_write": "a slice write whose value reads the same array (y[1:] = y[:2] ** 2, y[1:] *= s), "
-                           "with the array rebound in a loop: wrong gradient",
+                           "then a loop rebinding the array: wrong forward over reverse",
     "prod_zero": "np.prod over an array with an exact zero element: forward over reverse gives NaN (x_dot / x)",
-    "slice_computed_index": "reading m[:, k] / m[k, :] with k computed (not a for-loop variable): reverse mode "
-                            "writes invalid Python (SyntaxError)",
 }
 
 # ---------------------------------------------------------------------------------------------- shapes
@@ -206,17 +193,11 @@ class Env:
         self.frozen = set()  # names that must not be reassigned (loop variables, counters)
         self.active = set()  # names whose value depends on the inputs
         self.zeros = set()   # arrays made by np.zeros / np.ones / np.zeros_like and not rebound since
-        self.forvars = set() # integer names that are variables of a for loop over range (in their body)
-        self.written = set() # arrays written into (x[i] = ...) so far
-        self.swapped = set() # arrays swapped (a, b = b, a) so far
 
     def copy(self):
         e = Env()
         e.active = set(self.active)
         e.zeros = set(self.zeros)
-        e.forvars = set(self.forvars)
-        e.written = set(self.written)
-        e.swapped = set(self.swapped)
         e.vars = dict(self.vars)
         e.ints = dict(self.ints)
         e.base = dict(self.base)
@@ -274,7 +255,6 @@ class Generator:
         self.lines = []
         self.data_seed = 0
         self.conditions = set()  # condition texts (ignored when deciding whether an expression is active)
-        self.param_names = set()  # the parameters of f
 
     # ------------------------------------------------------------------ helpers
     def fresh(self, base="v"):
@@ -306,17 +286,6 @@ class Generator:
         return f"np.full({shape}, {self.const()})" if self.c.chance(0.5) else f"({self.const()} * np.ones({shape}))"
 
     # ---------------------------------------------------------------- indices
-    def slice_index(self, env, length):
-        """An index next to a slice (m[:, k]): a constant or a plain for-loop variable when computed indices
-        are avoided (see KNOWN_BUGS["slice_computed_index"])."""
-        if "slice_computed_index" not in self.avoid:
-            return self.index_for(env, length)
-        plain = [n for n in env.forvars if n in env.ints and env.ints[n][0] >= 0 and env.ints[n][1] <= length]
-        if plain and self.c.chance(0.6):
-            self.feature("index_by_counter")
-            return self.c.choice(plain)
-        return str(self.c.integer(0, length - 1))
-
     def index_for(self, env, length):
         """An index expression valid for an axis of ``length``: a constant or a bounded counter."""
         counters = [n for n, (lo, hi) in env.ints.items() if lo >= 0 and hi <= length]
@@ -390,15 +359,16 @@ class Generator:
                 if s == V3:
                     add(lambda n=n: f"{n}[{self.c.choice(['1:', ':2', '::2', '-2:', '0:2'])}]")
                 elif s == M23:
-                    add(lambda n=n: f"{n}[:, {self.slice_index(env, 3)}]")
+                    add(lambda n=n: f"{n}[:, {self.index_for(env, 3)}]")
             elif shape == V3:
                 if s == M33:
-                    add(lambda n=n: self.c.choice([f"{n}[{self.index_for(env, 3)}]", f"{n}[:, {self.slice_index(env, 3)}]",
-                                                   f"{n}[{self.slice_index(env, 3)}, :]"]))
+                    add(lambda n=n: self.c.choice([f"{n}[{self.index_for(env, 3)}]",
+                                                   f"{n}[:, {self.index_for(env, 3)}]",
+                                                   f"{n}[{self.index_for(env, 3)}, :]"]))
                 elif s == M23:
                     add(lambda n=n: f"{n}[{self.index_for(env, 2)}]")
                 elif s == M34:
-                    add(lambda n=n: f"{n}[:, {self.slice_index(env, 4)}]")
+                    add(lambda n=n: f"{n}[:, {self.index_for(env, 4)}]")
                 elif s == C3:
                     add(lambda n=n: self.c.choice([f"{n}[:, 0]", f"np.ravel({n})", f"{n}.reshape(3)"]))
                 elif s == R3:
@@ -812,16 +782,11 @@ class Generator:
         same = collections.defaultdict(list)
         for n in names:
             same[env.vars[n]].append(n)
-        if "swap_write" in self.avoid:
-            for shape in list(same):
-                if shape != S:
-                    same[shape] = [n for n in same[shape] if n not in env.written]
         pairs = [v for v in same.values() if len(v) >= 2]
         self.feature("tuple_unpack")
         if pairs and self.c.chance(0.4):
             a, b = self.c.choice(pairs)[:2] if self.c.chance(0.5) else self.c.choice(pairs)[-2:]
             self.emit(indent, f"{a}, {b} = {b}, {a}")  # swap
-            env.swapped.update((a, b))
             aa, ab = a in env.active, b in env.active
             env.active.discard(a)
             env.active.discard(b)
@@ -845,11 +810,8 @@ class Generator:
         count = self.c.integer(2, 3)
         targets, values = [], []
         for _ in range(count):
-            reusable = names
-            if ctx.depth > 0 and "unpack_param_in_block" in self.avoid:
-                reusable = [n for n in names if n not in self.param_names]
-            if reusable and self.c.chance(0.3):
-                t = self.c.choice(reusable)
+            if names and self.c.chance(0.3):
+                t = self.c.choice(names)
                 shape = env.vars[t]
                 if t in [x for x, _, _, _ in targets]:
                     t, shape = self.fresh(), self.pick_shape()
@@ -898,8 +860,6 @@ class Generator:
         arrays = [n for n in self.writable(env) if env.vars[n] != S]
         if "alias" in self.avoid:
             arrays = [n for n in arrays if not env.aliased(n)]
-        if "swap_write" in self.avoid:
-            arrays = [n for n in arrays if n not in env.swapped]
         if not arrays:
             return self.stmt_make_array(env, ctx, indent, depth)
         name = self.c.choice(arrays)
@@ -923,7 +883,7 @@ class Generator:
             if form == 0:
                 target, value_shape = f"{name}[{self.index_for(env, rows)}, {self.index_for(env, cols)}]", S
             elif form == 1 and rows in (2, 3):
-                target = f"{name}[:, {self.slice_index(env, cols)}]"
+                target = f"{name}[:, {self.index_for(env, cols)}]"
                 value_shape = {3: V3, 2: V2}[rows]
             elif form == 2 and cols in (2, 3):
                 target = f"{name}[{self.index_for(env, rows)}]"
@@ -941,7 +901,6 @@ class Generator:
         value = self.expr(rhs_shape, source, depth - 1)
         if self.is_active(value, env) or self.is_active(target, env):
             env.active.add(name)
-        env.written.add(name)
         if aug and ":" in target and "overlap_slice_write" in self.avoid:
             aug = False  # x[1:] *= v reads the slice it writes: KNOWN_BUGS["overlap_slice_write"]
         if aug:
@@ -970,8 +929,6 @@ class Generator:
             if n in out.vars:
                 out.base.setdefault(n, b)
         out.active |= {n for n in inner.active if n in out.vars}
-        out.written |= inner.written
-        out.swapped |= inner.swapped
         out.zeros = {n for n in out.zeros if n in inner.zeros or n not in inner.vars}
         out.zeros -= {n for n in inner.active}
         return out
@@ -999,11 +956,10 @@ class Generator:
         self.emit(indent, f"for {i} in {header}:")
         inner = env.copy()
         inner.ints[i] = (lo, hi)
-        inner.forvars.add(i)
         inner.frozen.add(i)
         inner = self.block(inner, ctx.inner("for"), indent + 1, self.body_count())
         self.has_jump = False
-        keep = hi > lo and not self.jumps_in(indent + 1) and "loop_defined" not in self.avoid
+        keep = hi > lo and not self.jumps_in(indent + 1)
         out = self.merge_after(env, inner, keep_new=keep)
         if keep and any(n not in env.vars for n in inner.vars):
             self.feature("loop_defined")
@@ -1263,7 +1219,6 @@ class Generator:
         env.vars = dict(params)
         env.active = {p for p, _ in params}
         env.base = {p: "_param" for p, s in params if s != S}
-        self.param_names = {p for p, _ in params}
         env.funcs = funcs
         if self.c.chance(0.15):
             extra = ", n=3"
@@ -1422,7 +1377,6 @@ class ScalarGenerator(Generator):
         env.vars = dict(params)
         env.active = {p for p, _ in params}
         env.base = {p: "_param" for p, s in params if s != S}
-        self.param_names = {p for p, _ in params}
         env.funcs = funcs
         self.emit(0, "def f(s, t0):")
         body = self.block(env, Context(out_shape, None, 0, False), 1, max(1, int(self.c.integer(2, 6) * self.size)))
@@ -1857,12 +1811,6 @@ def check_program(program, jit=False, second_order=True, ror_switching=True, fir
 
 def known_bug(error):
     """The KNOWN_BUGS key a failure's signature matches (crashes whose cause is known), else None."""
-    if error.kind.startswith("crash:") and "SyntaxError" in error.message and "(:," in error.message:
-        return "slice_computed_index"
-    if error.kind.startswith("crash:grad-of-grad") and any(text in error.message for text in (
-            "'float' object is not subscriptable", "cannot reshape array of size 1 into",
-            "array is 0-dimensional, but")):
-        return "zero_adjoint_subscript"
     second = ("crash:jvp-of-grad", "crash:jvp-of-grad-scalar", "crash:grad-of-grad-switched", "crash:grad-of-grad")
     shape_errors = ("not aligned", "could not be broadcast", "cannot reshape array of size",
                     "setting an array element with a sequence", "is out of bounds for axis",

@@ -119,6 +119,13 @@ def loop_defined(x):
     return v
 
 
+def loop_defined_in_nested_loop(x, n=3):
+    for i in range(3):
+        for j in range(n):
+            v = np.sin(x)
+    return np.sum(v)
+
+
 def transpose_of_expression(x):
     return np.sum((x * 2.0).T)
 
@@ -133,6 +140,11 @@ def slice_with_loop_arithmetic_index(m):
     for i in range(3):
         t = t + np.sum(m[:, 2 - i] ** 2)
     return t
+
+
+def slice_with_index_array(m):
+    k = np.array([0, 0, 1])
+    return np.sum(m[k, 1:] ** 2)
 
 
 def write_into_inactive_array(s):
@@ -308,6 +320,19 @@ def ror_element_write_then_rebind_in_loop(x):
     return np.sum(tg.grad(element_write_then_rebind_in_loop)(x) * V3)
 
 
+def element_write_of_other_argument_in_loop(x, s):
+    a = np.zeros_like(x)
+    for k in range(1):
+        a[2] = np.exp(s)
+        a = a * x
+    return np.sum(a)
+
+
+def ror_element_write_of_other_argument_in_loop(x, s):
+    gx, gs = tg.grad(element_write_of_other_argument_in_loop, wrt=(0, 1))(x, s)
+    return np.sum(gx * V3) + gs * 0.7
+
+
 def element_augassign_then_square_in_loop(t):
     a = np.zeros(3)
     for k in range(2):
@@ -322,6 +347,58 @@ def element_augassign_then_exp_in_loop(t):
         a[0] += t
         a = np.exp(a)
     return np.sum(a)
+
+
+def range_bound_rebound_in_loop(x):
+    n = 2
+    t = x * 1.0
+    for i in range(n):
+        n = n + 1
+        t = t * x
+    return np.sum(t) * n
+
+
+def dead_array_written_in_loop(s):
+    for i in range(3):
+        a = np.zeros(3)
+        a[:2] = np.arctan(s)
+    v = np.sum(a) * s  # noqa: F841 (dead: the loop's a gets no adjoint)
+    return np.sin(s)
+
+
+def loop_defined_array_written_in_branch(x, s, n=3):
+    for i in range(3):
+        v = np.exp(x)
+    if n > 5:
+        w = x * 1.0  # noqa: F841
+    else:
+        v[0] = s
+    return np.sum(x + s)
+
+
+def loop_defined_read_in_untaken_branch(s, m):
+    for i in range(2):
+        v = m.reshape(3)
+    if s > 0.0:
+        s = s * 2.0
+    else:
+        s = s + v[2]
+    return s
+
+
+def assigned_in_last_iteration(x):
+    for i in range(3):
+        if i == 2:
+            w = x * 2.0
+    return np.sum(np.sin(w))
+
+
+def reads_previous_iteration(x):
+    for i in range(3):
+        if i > 0:
+            w = v * v  # noqa: F821 (v of the previous iteration)
+        v = np.sin(x) * (i + 1.0)
+    return np.sum(v + w)
 
 
 def swap_then_slice_write_in_loop(x):
@@ -505,6 +582,11 @@ M23 = np.arange(6.0).reshape(2, 3) * 0.3
 REGRESSIONS = [
     ("loop_defined", "a variable first assigned in a for loop and read after it: zero gradient",
      lambda: (tg.grad(loop_defined)(0.7), 1.4)),
+    ("loop_defined_in_nested_loop", "found by the fuzzer: a variable first assigned in a nested loop and read "
+     "after the outer one: UnboundLocalError (the inner loop saved it at the top of every iteration, the first "
+     "one included)", lambda: (tg.grad(loop_defined_in_nested_loop)(X3), np.cos(X3))),
+    ("loop_defined_in_nested_loop_hvp", "forward over reverse of loop_defined_in_nested_loop",
+     lambda: (_jvp_of_grad(loop_defined_in_nested_loop, X3, V3), -np.sin(X3) * V3)),
     ("transpose_of_expression_grad", "'.T' of an expression: zero gradient",
      lambda: (tg.grad(transpose_of_expression)(X3), np.full(3, 2.0))),
     ("transpose_of_expression_jvp", "'.T' of an expression: zero tangent",
@@ -513,6 +595,12 @@ REGRESSIONS = [
      lambda: (tg.grad(slice_with_computed_index)(M23), np.array([[0, 2 * M23[0, 1], 0], [0, 2 * M23[1, 1], 0]]))),
     ("slice_with_loop_arithmetic_index", "m[:, 2 - i] in a loop: reverse mode emits invalid Python",
      lambda: (tg.grad(slice_with_loop_arithmetic_index)(M23), 2 * M23)),
+    ("slice_with_index_array", "m[k, 1:] with k an index array (repeated rows): the adjoint's add_at needs the "
+     "slice as an object", lambda: (tg.grad(slice_with_index_array)(M23), 2 * np.array([[2], [1]]) * M23 *
+                                    np.array([0, 1, 1]))),
+    ("slice_with_index_array_hvp", "forward over reverse of m[k, 1:] with an index array",
+     lambda: (_jvp_of_grad(slice_with_index_array, M23, M23 + 1.0), 2 * np.array([[2], [1]]) * (M23 + 1.0) *
+              np.array([0, 1, 1]))),
     ("write_into_inactive_array", "jvp: writing an active value into np.full(...) crashes",
      lambda: (tg.jvp(write_into_inactive_array, (0.7,), (1.0,))[1], 1.0)),
     ("hessian_slice_after_sum", "jvp(grad(f)): the adjoint of np.sum(x) then a slice: IndexError on a 0-d array",
@@ -565,6 +653,11 @@ REGRESSIONS = [
     ("ror_element_write_then_rebind_in_loop", "reverse over reverse (no mode switching): a[1] = x[0]; a = a * x "
      "in a loop: wrong Hv", lambda: (tg.grad(ror_element_write_then_rebind_in_loop, mode_switching=False)(X3),
                                      np.array([2 * V3[0] + V3[1], V3[0], 2 * V3[2]]))),
+    ("ror_element_write_of_other_argument_in_loop", "found by the fuzzer (seed 3): reverse over reverse (no mode "
+     "switching) of a[2] = np.exp(s); a = a * x in a loop: d/ds misses exp(s) v2 (the first-order sweep pushes a "
+     "and then writes into it; reverse mode over it takes the push for a copy)",
+     lambda: (tg.grad(ror_element_write_of_other_argument_in_loop, wrt=1, mode_switching=False)(X3, 0.4),
+              np.exp(0.4) * (V3[2] + 0.7 * X3[2]))),
     ("grad_grad_element_augassign_in_loop", "tg.grad(tg.grad(f)) with a[0] += t; a = a * a in a loop: 1.92, "
      "exact f'' = 2(2t+1)^2 + 4(t^2+t) = 6.68 at t = 0.3",
      lambda: (tg.grad(tg.grad(element_augassign_then_square_in_loop))(0.3), 2 * 1.6 ** 2 + 4 * 0.39)),
@@ -608,6 +701,27 @@ REGRESSIONS = [
     ("ror_array_write_in_if", "found by the fuzzer: reverse over reverse (no mode switching) of an array written "
      "inside an if (x = x * 1.0; x[1:] = v1[0]): IndexError, the adjoint of v1 is a 0-d zero indexed as an array",
      lambda: (tg.grad(ror_array_write_in_if, mode_switching=False)(X9), np.array([2 * V3[0] * np.sinh(X9[0]), 0, 0]))),
+    ("range_bound_rebound_in_loop", "for i in range(n) with the body rebinding n: the reversed loop ran over the "
+     "final n (IndexError: pop from empty list)", lambda: (tg.grad(range_bound_rebound_in_loop)(X3), 12 * X3 ** 2)),
+    ("dead_array_written_in_loop", "found by the fuzzer: an array first assigned in a loop, written into and dead "
+     "after it: TypeError 'float' object is not subscriptable (its adjoint was a scalar zero)",
+     lambda: (tg.grad(dead_array_written_in_loop)(0.3), np.cos(0.3))),
+    ("loop_defined_array_written_in_branch", "found by the fuzzer: an array first assigned in a loop, then written "
+     "into in a branch, its adjoint a scalar zero (not known to be defined): TypeError 'float' object is not "
+     "subscriptable", lambda: (tg.grad(loop_defined_array_written_in_branch, wrt=1)(X3, 0.5), 3.0)),
+    ("loop_defined_read_in_untaken_branch", "found by the fuzzer: v = m.reshape(3) in a loop, v read only in the "
+     "branch not taken: ValueError cannot reshape array of size 1 (its adjoint, a scalar zero, went through "
+     "np.reshape's rule)", lambda: (np.hstack([np.ravel(g) for g in tg.grad(loop_defined_read_in_untaken_branch,
+                                                                              wrt=(0, 1))(0.5, np.ones((3, 1)))]),
+                                    [2.0, 0.0, 0.0, 0.0])),
+    ("assigned_in_last_iteration", "a variable assigned in a branch of a loop (if i == 2: w = ...), read after "
+     "it: UnboundLocalError (the branch not taken copied it)",
+     lambda: (tg.grad(assigned_in_last_iteration)(X3), 2 * np.cos(2 * X3))),
+    ("reads_previous_iteration", "if i > 0: w = v * v reads v of the previous iteration: UnboundLocalError, "
+     "and once v was bound, a gradient from the last v", lambda: (tg.grad(reads_previous_iteration)(X3),
+                                                                  3 * np.cos(X3) + 8 * np.sin(X3) * np.cos(X3))),
+    ("reads_previous_iteration_hvp", "forward over reverse of reads_previous_iteration",
+     lambda: (_jvp_of_grad(reads_previous_iteration, X3, V3), (-3 * np.sin(X3) + 8 * np.cos(2 * X3)) * V3)),
     ("ror_conditional_with_reshape", "reverse over reverse (no mode switching) of `a * 2.0 if c else a * "
      "np.reshape(x, (3, 1))`: ValueError cannot reshape array of size 1 into shape (3,)",
      lambda: (tg.grad(ror_conditional_with_reshape, mode_switching=False)(X3), np.zeros(3))),
@@ -630,15 +744,22 @@ REGRESSIONS = [
 # Found by the fuzzer and since fixed: plain regression tests now.
 # Ids of REGRESSIONS fixed in tangent2: their xfail mark is dropped (delete the entry from REGRESSIONS' xfail
 # list by adding the id here once the fix is in this tree; an XPASS(strict) failure says when).
-FIXED = {"loop_defined", "loop_sum_of_broadcast", "transpose_of_expression_grad", "transpose_of_expression_jvp",
-         "write_into_inactive_array", "hessian_slice_after_sum", "hessian_write_into_parameter",
-         "jvp_swapped_parameter_write", "inactive_rebind", "inactive_rebind_axis_in_loop",
-         "inactive_matmul_then_active", "conditional_inactive_reduction", "conditional_inactive_sum_in_loop",
-         "conditional_array_literal", "helper_inlined_twice", "tuple_loop_rebinds_item_value",
-         "tuple_loop_rebinds_item_grad", "rows_loop_rebinds_array", "zero_shape", "hessian_linear_matmul",
-         "hessian_linear_vecmat", "hessian_linear_dot", "hessian_dead_matmul_in_loop", "dead_broadcast_in_loop",
-         "dead_broadcast_in_loop_crash", "hvp_write_in_loop_with_untaken_branch", "overlapping_slice_write_then_loop",
-         "slice_augassign_then_rebind_in_loop", "for_element_augassign_then_exp_in_loop"}
+FIXED = {"divide_then_write_in_loop_if", "vjp_array_written_after_if", "ror_array_write_in_if", "assigned_in_last_iteration", "conditional_array_literal", "conditional_inactive_reduction",
+         "conditional_inactive_sum_in_loop", "dead_array_written_in_loop", "dead_broadcast_in_loop",
+         "dead_broadcast_in_loop_crash", "for_element_augassign_then_exp_in_loop", "helper_inlined_twice",
+         "hessian_dead_matmul_in_loop", "hessian_linear_dot", "hessian_linear_matmul", "hessian_linear_vecmat",
+         "hessian_slice_after_sum", "hessian_write_into_parameter", "hvp_write_in_loop_with_untaken_branch",
+         "inactive_matmul_then_active", "inactive_rebind", "inactive_rebind_axis_in_loop",
+         "jvp_swapped_parameter_write", "loop_defined", "loop_defined_array_written_in_branch",
+         "loop_defined_in_nested_loop", "loop_defined_in_nested_loop_hvp", "loop_defined_read_in_untaken_branch",
+         "loop_sum_of_broadcast", "overlapping_slice_write_rebound_in_loop", "overlapping_slice_write_then_loop",
+         "range_bound_rebound_in_loop", "reads_previous_iteration", "reads_previous_iteration_hvp",
+         "ror_conditional_with_reshape", "ror_dead_array_written_in_loop_in_if", "ror_dead_code_in_branches",
+         "rows_loop_rebinds_array", "slice_augassign_rebound_in_loop", "slice_augassign_then_rebind_in_loop",
+         "slice_with_computed_index", "slice_with_index_array", "slice_with_index_array_hvp",
+         "slice_with_loop_arithmetic_index", "slice_write_then_swap", "swap_then_slice_write_in_loop",
+         "transpose_of_expression_grad", "transpose_of_expression_jvp", "tuple_loop_rebinds_item_grad",
+         "tuple_loop_rebinds_item_value", "unpack_param_in_if", "write_into_inactive_array", "zero_shape"}
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

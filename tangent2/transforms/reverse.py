@@ -13,6 +13,7 @@ import copy
 import re
 
 import gast
+import numpy
 
 from tangent2 import ir, runtime
 from tangent2.errors import NotDifferentiable, UnsupportedSyntax
@@ -141,7 +142,13 @@ class _SSA:
             # Assigned only in the loop but read after it: give it a name the loop copies into.
             env[name] = self.version(name)
         if isinstance(stmt, gast.For):
-            stmt.iter = self.rename_reads(stmt.iter, env)
+            # The range is evaluated once, before the body rebinds its bounds; the reversed loop reads them
+            # after the whole forward sweep: it gets copies.
+            bounds = {}
+            for name in sorted(ir.names_in(stmt.iter) & set(carried)):
+                bounds[name] = self.namer.fresh(f"{name}_bound")
+                prologue.append(ir.assign(bounds[name], ir.load(env[name]), stmt.origin))
+            stmt.iter = self.rename_reads(stmt.iter, {**env, **bounds})
             index = stmt.target.id
             env[index] = self.version(index)
             stmt.target = ir.store(env[index])
@@ -161,6 +168,12 @@ class _SSA:
                 body.append(copy_back)
         body += exit_check
         stmt.body = body
+        read_in_body = ir.names_in(body)
+        for name in exits:
+            if header[name] in read_in_body:
+                # Unbound until the loop assigns it, but copied (kept by a branch that does not assign it) in
+                # every iteration: bound to None before the loop; the user's code reads it only once assigned.
+                prologue.append(ir.assign(header[name], ir.const(None), stmt.origin))
         stmt.carried = [header[n] for n in carried]
         stmt.exits = [header[n] for n in exits]
         for name in assigned - set(header):
@@ -189,11 +202,15 @@ def _is_result(name):
 
 
 def _mark_definitely_defined(stmts, defined):
-    """Record ``defined_before`` on every if and loop: the names assigned on every path reaching it."""
+    """Record ``defined_before`` on every if and loop: the names assigned on every path reaching it.
+
+    A name bound to None does not count: it has no value to take a shape from.
+    """
     defined = set(defined)
     for stmt in stmts:
         if isinstance(stmt, gast.Assign) and not ir.is_subscript_write(stmt):
-            defined.add(ir.target_name(stmt))
+            if not (isinstance(stmt.value, gast.Constant) and stmt.value.value is None):
+                defined.add(ir.target_name(stmt))
         elif isinstance(stmt, gast.If):
             stmt.defined_before = set(defined)
             defined |= _mark_definitely_defined(stmt.body, defined) & _mark_definitely_defined(stmt.orelse, defined)
@@ -250,8 +267,10 @@ class _Reverse:
         self.adjoints = {}
         self.init = set()
         self.owned = set()
+        self.maybe_zero = set()    # adjoints that may hold a scalar zero standing for a zero of unknown shape
         self.reverse_blocks = {}   # id(primal block) -> its reversed statement list
         self.loop_of_trips = {}    # id(loop) -> trip counter name
+        self.reversed_loops = {}   # id(loop) -> the loop running its reversed body
         self.saves = {}            # id(subscript write) -> saved-value name
         self.restores = []
         self.stacks = {}               # variable -> name of its list of saved values
@@ -276,7 +295,6 @@ class _Reverse:
         return ir.call("zeros_like", [like])
 
     def np_ref(self):
-        import numpy
         for name, value in self.namespace.items():
             if value is numpy:
                 return ir.load(name)
@@ -287,7 +305,33 @@ class _Reverse:
         for stmt in stmts:
             stmt.origin = getattr(stmt, "origin", None) or origin
             stmt.adjoint = True
+            self.track_zeros(stmt)
         return stmts
+
+    def track_zeros(self, stmt):
+        """Follow the scalar zeros that stand for adjoints of names maybe undefined where they are zeroed.
+
+        A sum with a real array is a real array; any other operation on such a
+        zero may be one too (a scalar where an array of the name's shape is
+        expected), and so may a value popped from a stack it was pushed on.
+        """
+        if isinstance(stmt, gast.Expr) and _list_method(stmt.value, "append"):
+            if ir.names_in(stmt.value.args) & self.maybe_zero:
+                self.maybe_zero.add(stmt.value.func.value.id)
+            return
+        if not isinstance(stmt, gast.Assign) or ir.is_subscript_write(stmt):
+            return
+        value = stmt.value
+        if isinstance(value, gast.Constant):
+            zero = True
+        elif isinstance(value, gast.BinOp) and isinstance(value.op, (gast.Add, gast.Sub)):
+            zero = bool(ir.names_in(value.left) & self.maybe_zero) and bool(ir.names_in(value.right) & self.maybe_zero)
+        else:
+            zero = bool(ir.names_in(value) & self.maybe_zero)
+        if zero:
+            self.maybe_zero.add(ir.target_name(stmt))
+        else:
+            self.maybe_zero.discard(ir.target_name(stmt))
 
     def accumulate(self, name, contribution, origin):
         """Statements adding ``contribution`` to the adjoint of ``name``."""
@@ -309,12 +353,13 @@ class _Reverse:
             return []
         adjoint = self.adj(name)
         out = self.own(name)
-        if _basic_index(index, self.loop_indices):
+        # A scalar name in an index is an integer: like a loop counter, it selects no element twice.
+        if _basic_index(index, self.loop_indices | self.scalars):
             target = gast.Subscript(value=ir.load(adjoint), slice=copy.deepcopy(index), ctx=gast.Store())
             out.append(gast.AugAssign(target=target, op=gast.Add(), value=contribution))
         else:
             self.namespace.setdefault("add_at", runtime.add_at)
-            out.append(ir.assign(adjoint, ir.call("add_at", [ir.load(adjoint), copy.deepcopy(index), contribution])))
+            out.append(ir.assign(adjoint, ir.call("add_at", [ir.load(adjoint), _index_value(index), contribution])))
         return self.mark(out, origin)
 
     def own(self, name):
@@ -326,6 +371,10 @@ class _Reverse:
             return [ir.assign(adjoint, self.zeros(ir.load(name)))]
         if adjoint not in self.owned:
             self.owned.add(adjoint)
+            if adjoint in self.maybe_zero:
+                # Maybe a scalar zero standing for zeros: the sum has the array's shape (and is a copy).
+                return [ir.assign(adjoint, gast.BinOp(left=ir.load(adjoint), op=gast.Add(),
+                                                      right=self.zeros(ir.load(name))))]
             return [ir.assign(adjoint, ir.call(ir.attr(self.np_ref(), "copy"), [ir.load(adjoint)]))]
         return []
 
@@ -342,7 +391,9 @@ class _Reverse:
         self.init.update(self.adj(name) for name in self.lists)  # stacks of cotangents, never zeroed
         adjoint += self.mark(self.seed_outputs(output, ir.load(seed)), node.body[-1].origin)
         adjoint += self.reverse_block(primal)
-        self._prune_restores(adjoint, _names_read(adjoint, {id(r) for r in self.restores}))
+        read = _names_read(adjoint, {id(r) for r in self.restores})
+        self._prune_restores(adjoint, _sharing_memory(primal, read, self.namespace))
+        self.header_reads = self.loop_header_reads(adjoint)
         forward = self.forward_block(primal, ir.names_in(adjoint), depth=0)
         forward[:0] = [ir.assign(stack, gast.List(elts=[], ctx=gast.Load())) for stack in self.stacks.values()]
         grads = [ir.load(self.adj(w)) if self.adj(w) in self.init else self.zeros(ir.load(w)) for w in self.wrt]
@@ -367,6 +418,22 @@ class _Reverse:
         fn.namespace = self.namespace
         fn.filename = node.filename
         return fn
+
+    def loop_header_reads(self, adjoint):
+        """For each loop: the names its reversed body reads, and those the rest of the adjoint sweep reads.
+
+        A header name's value at the top of each iteration is saved only where
+        it is read: by the reversed body (the value of its own iteration), or
+        after the reversed loop (the value from before the loop, which only a
+        name defined on every path to the loop has: a name an enclosing loop
+        assigns first is unbound in its first iteration).
+        """
+        everywhere = _reads(adjoint)
+        reads = {}
+        for loop_id, header in self.reversed_loops.items():
+            inside = _reads(header.body)
+            reads[loop_id] = set(inside), {n for n, count in everywhere.items() if count > inside[n]}
+        return reads
 
     def keep_output(self, output):
         """Statements copying the returned values before the adjoint sweep, and the copies."""
@@ -492,11 +559,16 @@ class _Reverse:
         bindings = inline.bind_operands(rule, 2, args, keywords)
         bindings["g"] = g
         bindings["ans"] = ir.load(stmt.targets[0].id)
+        out = []
+        if g.id in self.maybe_zero:
+            # Maybe a scalar zero standing for zeros: rules take shapes from g (np.reshape, @, ...).
+            out += self.mark([ir.assign(g.id, gast.BinOp(left=ir.load(g.id), op=gast.Add(),
+                                                         right=self.zeros(ir.load(stmt.targets[0].id))))], stmt.origin)
         statements, result = inline.inline_rule(rule, bindings, self.namer, self.namespace, stmt.origin,
                                                 scalar_result=stmt.targets[0].id in self.scalars)
         entries = list(result.elts) if isinstance(result, gast.Tuple) else [result]
         params = registry.vjp_signature(rule)
-        out = self.mark(statements, stmt.origin)
+        out += self.mark(statements, stmt.origin)
         for position, param in enumerate(params[: len(entries)]):
             operand = bindings.get(param)
             entry = entries[position]
@@ -541,19 +613,19 @@ class _Reverse:
         out = [restore]
         adjoint = self.adj(array)
         if array in self.active and adjoint in self.init:
+            out += self.mark(self.own(array), origin)
             value = stmt.value
             if _is_active(value, self.active) and isinstance(value, gast.Name):
                 self.namespace.setdefault("saved", runtime.saved)
                 self.namespace.setdefault("unbroadcast", runtime.unbroadcast)
                 piece = gast.Subscript(value=ir.load(adjoint), slice=copy.deepcopy(index), ctx=gast.Load())
                 out += self.accumulate(value.id, ir.call("unbroadcast", [ir.call("saved", [piece]), value]), origin)
-            out += self.mark(self.own(array), origin)
             zero_target = gast.Subscript(value=ir.load(adjoint), slice=copy.deepcopy(index), ctx=gast.Store())
             out += self.mark([ir.assign(zero_target, ir.const(0.0))], origin)
         return out
 
     def _prune_restores(self, adjoint, needed):
-        """Keep the save/restore of overwritten elements only for arrays the adjoint sweep reads."""
+        """Keep the save/restore of overwritten elements only for arrays the adjoint sweep reads (or a view of)."""
         drop = set()
         for stmt in self.restores:
             array, write = stmt.restore_of
@@ -614,13 +686,14 @@ class _Reverse:
 
     def reverse_if(self, stmt):
         out = self.mark(self.pre_initialize(stmt.body + stmt.orelse, stmt), stmt.origin)
-        init, owned = set(self.init), set(self.owned)
+        init, owned, maybe_zero = set(self.init), set(self.owned), set(self.maybe_zero)
         body = self.reverse_block(stmt.body)
-        init_then, owned_then = self.init, self.owned
-        self.init, self.owned = set(init), set(owned)
+        init_then, owned_then, zero_then = self.init, self.owned, self.maybe_zero
+        self.init, self.owned, self.maybe_zero = set(init), set(owned), set(maybe_zero)
         orelse = self.reverse_block(stmt.orelse)
         self.init &= init_then
         self.owned &= owned_then
+        self.maybe_zero |= zero_then
         # Kept even when empty: the forward sweep may add pops to the branches; simplify drops it if not.
         # The branch lists stay the registered ones: the forward sweep adds pops to them.
         reversed_if = gast.If(test=copy.deepcopy(stmt.test), body=body, orelse=orelse)
@@ -630,30 +703,40 @@ class _Reverse:
 
     def reverse_loop(self, stmt):
         body_stmts = stmt.body
+        heads = getattr(stmt, "exits", []) + getattr(stmt, "carried", [])
         out = self.mark(self.pre_initialize(body_stmts, stmt), stmt.origin)
-        for head in getattr(stmt, "exits", []) + getattr(stmt, "carried", []):
+        received = self.contributions(body_stmts)
+        for head in heads:
             adjoint = self.adj(head)
-            if head in self.active and adjoint not in self.init:
+            if head in self.active and adjoint not in self.init and head in received:
                 # A name only the loop assigns is undefined if it ran no iteration: a scalar zero then.
                 zero = self.zeros(ir.load(head)) if head in stmt.defined_before else ir.const(0.0)
                 out += self.mark([ir.assign(adjoint, zero)], stmt.origin)
                 self.init.add(adjoint)
-        init_before, owned_before = set(self.init), set(self.owned)
-        # The loop's header names hold their adjoint across iterations (from after the loop, for the last).
-        locals_ = self.body_locals(body_stmts) - set(getattr(stmt, "exits", [])) - set(getattr(stmt, "carried", []))
+        # The header names with an adjoint hold it across iterations: from after the loop for the last
+        # iteration, from the reads in the next one for the others.  (Without one, no derivative reaches
+        # them: a dead value's adjoint stays a symbolic zero.)
+        kept = [h for h in heads if h in self.active and self.adj(h) in self.init]
+        init_before, owned_before, zero_before = set(self.init), set(self.owned), set(self.maybe_zero)
+        # Where a header name the body reads may be undefined, its adjoint may become a scalar zero in any
+        # iteration.
+        self.maybe_zero |= {self.adj(h) for h in kept if h not in stmt.defined_before and h in received}
+        locals_ = self.body_locals(body_stmts) - set(kept)
         self.init -= {self.adj(n) for n in locals_}
         body = self.reverse_block(body_stmts)
-        for head in getattr(stmt, "exits", []) + getattr(stmt, "carried", []):
+        for head in kept:
             adjoint = self.adj(head)
-            if head in self.active and adjoint not in self.init:
+            if adjoint not in self.init:
                 body += self.mark([ir.assign(adjoint, self.zeros(ir.load(adjoint)))], stmt.origin)
         self.init = init_before
         self.owned = owned_before & self.owned
+        self.maybe_zero |= zero_before
         header = self.reverse_header(stmt)
         body[:0] = getattr(header, "prologue", [])
         header.body = body
         header.adjoint = True
         header.origin = stmt.origin
+        self.reversed_loops[id(stmt)] = header
         return out + [header]
 
     def reverse_header(self, stmt):
@@ -736,9 +819,12 @@ class _Reverse:
         reverse = self.reverse_blocks.get(id(stmt.body))
         body = self.forward_block(stmt.body, needed, depth + 1)
         trips = self.loop_of_trips.get(id(stmt))
-        # Values the loop overwrites are pushed at the top of each iteration.
-        carried = [h for h in getattr(stmt, "carried", []) if h in needed]
-        prologue = [self.push(head, stmt.origin, owner=stmt) for head in carried]
+        # The header values the adjoint sweep reads are pushed at the top of each iteration (it reads a name the
+        # loop assigns first in the body only where the body does, so it is bound to None before the loop).
+        in_body, after_loop = self.header_reads[id(stmt)]
+        saved = [h for h in getattr(stmt, "carried", []) + getattr(stmt, "exits", [])
+                 if h in in_body or (h in after_loop and h in stmt.defined_before)]
+        prologue = [self.push(head, stmt.origin, owner=stmt) for head in saved]
         if trips:
             out.append(ir.assign(trips, ir.const(0), stmt.origin))
             prologue.append(ir.assign(trips, gast.BinOp(left=ir.load(trips), op=gast.Add(), right=ir.const(1)),
@@ -746,7 +832,7 @@ class _Reverse:
         stmt.body = prologue + body
         out.append(stmt)
         if reverse is not None:
-            reverse[:0] = [self.pop(head, None, owner=stmt) for head in carried]
+            reverse[:0] = [self.pop(head, None, owner=stmt) for head in saved]
         return out
 
     def push(self, name, origin, owner=None):
@@ -764,6 +850,44 @@ class _Reverse:
         if key not in self.stacks:
             self.stacks[key] = self.namer.fresh(f"_{name.lstrip('_')}_stack")
         return self.stacks[key]
+
+
+# Functions whose result may be a view of their first argument.
+_VIEW_FUNCTIONS = {numpy.transpose, numpy.reshape, numpy.ravel, numpy.squeeze, numpy.expand_dims, numpy.swapaxes,
+                   numpy.moveaxis, numpy.broadcast_to, numpy.asarray, numpy.diagonal, numpy.real, numpy.imag,
+                   numpy.atleast_1d, numpy.atleast_2d, numpy.atleast_3d}
+
+
+def _may_return_view(call, namespace):
+    primitive = inline.primitive_call(call, namespace)[0]
+    return any(primitive is function for function in _VIEW_FUNCTIONS)
+
+
+def _sharing_memory(stmts, names, namespace):
+    """``names`` and every name that may share memory with one of them in ``stmts`` (copies, slices, views).
+
+    Writing into an array changes its views: ``t = y[:2]`` read by the adjoint
+    sweep needs ``y``'s writes undone as much as ``y`` itself.
+    """
+    group = {}
+
+    def find(name):
+        while group.get(name, name) != name:
+            name = group[name]
+        return name
+
+    for stmt in ir.walk_statements(stmts):
+        if not isinstance(stmt, gast.Assign) or ir.is_subscript_write(stmt):
+            continue
+        value = stmt.value
+        if isinstance(value, gast.Subscript):
+            value = value.value
+        elif isinstance(value, gast.Call) and value.args and _may_return_view(value, namespace):
+            value = value.args[0]
+        if isinstance(value, gast.Name):
+            group[find(ir.target_name(stmt))] = find(value.id)
+    roots = {find(n) for n in names}
+    return set(names) | {n for n in set(group) | set(group.values()) if find(n) in roots}
 
 
 def _list_method(value, method):
@@ -789,26 +913,50 @@ def _minus_one(atom):
     return gast.BinOp(left=copy.deepcopy(atom), op=gast.Sub(), right=ir.const(1))
 
 
-def _basic_index(index, loop_indices):
-    """Whether ``index`` is built from constants, slices and loop counters (no repeated elements)."""
+def _basic_index(index, int_names):
+    """Whether ``index`` is built from constants, slices and integer scalars ``int_names`` (no repeated elements)."""
     if isinstance(index, gast.Tuple):
-        return all(_basic_index(e, loop_indices) for e in index.elts)
+        return all(_basic_index(e, int_names) for e in index.elts)
     if isinstance(index, gast.Slice):
         return True
     if isinstance(index, gast.Constant):
         return isinstance(index.value, int) or index.value is None or index.value is Ellipsis
-    return isinstance(index, gast.Name) and index.id in loop_indices
+    return isinstance(index, gast.Name) and index.id in int_names
+
+
+def _index_value(index):
+    """``index`` as an expression (a call argument): ``a[:, k]``'s index is ``(slice(None, None, None), k)``."""
+    if isinstance(index, gast.Tuple):
+        return ir.tuple_([_index_value(e) for e in index.elts])
+    if isinstance(index, gast.Slice):
+        return ir.call("slice", [copy.deepcopy(b) if b is not None else ir.const(None)
+                                 for b in (index.lower, index.upper, index.step)])
+    return copy.deepcopy(index)
 
 
 def _names_read(stmts, skip):
     """Names read by ``stmts``, leaving out the statements whose ids are in ``skip``."""
     found = set()
     for stmt in ir.walk_statements(stmts):
-        if id(stmt) in skip:
+        if id(stmt) not in skip:
+            found |= _statement_reads(stmt)
+    return found
+
+
+def _reads(stmts):
+    """For each name, how many statements of ``stmts`` (nested blocks included) read it."""
+    counts = collections.Counter()
+    for stmt in ir.walk_statements(stmts):
+        counts.update(_statement_reads(stmt))
+    return counts
+
+
+def _statement_reads(stmt):
+    """Names one statement reads itself (a loop's or if's header, not its blocks)."""
+    found = set()
+    for field, value in gast.iter_fields(stmt):
+        if field in ("body", "orelse"):
             continue
-        for field, value in gast.iter_fields(stmt):
-            if field in ("body", "orelse"):
-                continue
-            found |= ir.names_in(value) if isinstance(value, gast.AST) else \
-                ir.names_in([v for v in value if isinstance(v, gast.AST)]) if isinstance(value, list) else set()
+        found |= ir.names_in(value) if isinstance(value, gast.AST) else \
+            ir.names_in([v for v in value if isinstance(v, gast.AST)]) if isinstance(value, list) else set()
     return found
