@@ -354,7 +354,10 @@ def inverse_axes(axes, ndim):
 
 
 def cast_like(x, like):
-    """``x`` converted to the floating dtype (and scalar kind) of ``like``: the adjoint of a dtype cast."""
+    """``x`` converted to the floating dtype (and scalar kind) of ``like``: the adjoint of a dtype cast (a complex
+    ``x`` for a real ``like``: its real part)."""
+    if np.iscomplexobj(x) and not np.iscomplexobj(like):
+        x = np.real(x)
     if isinstance(like, np.ndarray):
         return np.asarray(x, dtype=_float_dtype(like.dtype))
     if isinstance(like, np.generic):

@@ -102,6 +102,10 @@ def uses_attribute_assignment(x):
     return x
 
 
+def casts_to_a_dtype_known_at_run_time(x):
+    return x.astype(x.dtype) * x
+
+
 CASES = [
     (uses_try, "try statement", "try:"),
     (uses_with, "with statement", "with open"),
@@ -117,6 +121,8 @@ CASES = [
     (uses_import, "import statement", "import math"),
     (uses_undefined, "name 'undefined_name' is not defined", "undefined_name"),
     (uses_attribute_assignment, "assignment to Attribute", "x.foo = 1.0"),
+    (casts_to_a_dtype_known_at_run_time, "the dtype of a conversion of a differentiated value must be known "
+     "while compiling", "x.astype(x.dtype)"),
 ]
 
 

@@ -568,7 +568,7 @@ REGRESSIONS = [
 # Found by the fuzzer and since fixed: plain regression tests now.
 # Ids of REGRESSIONS fixed in tangent2: their xfail mark is dropped (delete the entry from REGRESSIONS' xfail
 # list by adding the id here once the fix is in this tree; an XPASS(strict) failure says when).
-FIXED = {"loop_defined", "loop_sum_of_broadcast"}
+FIXED = {"loop_defined", "loop_sum_of_broadcast", "real_attribute", "astype_int"}
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

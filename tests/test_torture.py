@@ -497,6 +497,11 @@ add(case(T.builtins_minmax_abs, 0.9, 0.5, wrt=(0, 1),  # x*x=.81 > y; x > y; x -
          hand=lambda x, y: (2 * x + y * -1.0 + 0.5 / np.sqrt(x), 0.0 + (-(x - 2 * y)) + y * 2.0)))
 add(case(T.chained_comparison, 0.6, hand=lambda x: (2 * x + x ** 2) * np.exp(x), id="chained_comparison_in"))
 add(case(T.chained_comparison, 1.4, hand=lambda x: (1 + x) * np.exp(x), id="chained_comparison_out"))
+add(case(T.real_and_imag_parts, N(3), hand=lambda x: 2 * x + 1.0 * (np.arange(3) == 0) * x[1]
+         + 1.0 * (np.arange(3) == 1) * x[0]))
+# int(x) = 1, int(2 x) = 2, bool(x) = 1; int(3 x0) = 3, int(2 x2) = 2
+add(case(T.casts_to_integers, U(1.1, 1.3, 3), hand=lambda x: np.array([4.0, 4.0 + 3.0, 4.0 + 2.0])))
+add(case(T.astype_copies, N(3), hand=lambda x: np.array([5.0, 2 * x[1] + x[2], 2 * x[2] + x[1]])))
 
 
 # ============================================================== known tangent2 bugs

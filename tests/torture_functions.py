@@ -970,3 +970,21 @@ def chained_comparison(x):
     else:
         y = x
     return y * np.exp(x)
+
+
+# ------------------------------------------------------------- dtype casts, real and imaginary parts
+
+def real_and_imag_parts(x):
+    return np.sum(x.real * np.real(x) + x.imag * x + np.imag(x)) + x[0].real * x[1]
+
+
+def casts_to_integers(x):
+    # truncation to an integer (or bool) is piecewise constant: only the factors x carry a derivative
+    n = x.astype(int) + np.asarray(x * 2.0, dtype=np.int32) + x.astype(bool)
+    return np.sum(n * x) + int(x[0] * 3.0) * x[1] + np.int64(x[2] * 2.0) * x[2]
+
+
+def astype_copies(x):
+    y = x.astype(np.float64)  # a copy (np.asarray would be x itself)
+    y[0] = 5.0
+    return np.sum(x * y) + float(x[1]) * x[2]

@@ -1110,17 +1110,20 @@ def _inverse_axes(axes, ndim):
 
 @overload(rt.cast_like)
 def _cast_like(x, like):
+    if not (_is_array(like) or _is_scalar(like)):
+        return lambda x, like: x
+    dtype = _float_np(like)
+    # a complex cotangent of a real value: its real part
+    value = "np.real(x)" if _is_complex(x) and not np.issubdtype(dtype, np.complexfloating) else "x"
+    if _is_array(x):
+        return _build(f"def impl(x, like):\n    return _cast({value}, _dtype)\n", _cast=_as_dtype_fn, _dtype=dtype)
     if _is_array(like):
-        dtype = _float_np(like)
-        if _is_array(x):
-            return _build("def impl(x, like):\n    return _cast(x, _dtype)\n", _cast=_as_dtype_fn, _dtype=dtype)
-        return _build("def impl(x, like):\n    return np.full((), x, _dtype)\n", _dtype=dtype)
-    if _is_scalar(like):
-        ftype = _float_np(like)
-        if _is_array(x):
-            return _build("def impl(x, like):\n    return _cast(x, _dtype)\n", _cast=_as_dtype_fn, _dtype=ftype)
-        return _build("def impl(x, like):\n    return _f(x)\n", _f=ftype)
-    return lambda x, like: x
+        return _build(f"def impl(x, like):\n    return np.full((), {value}, _dtype)\n", _dtype=dtype)
+    return _build(f"def impl(x, like):\n    return _f({value})\n", _f=dtype)
+
+
+def _is_complex(t):
+    return isinstance(t.dtype if _is_array(t) else t, types.Complex)
 
 
 # ---------------------------------------------------------------------------

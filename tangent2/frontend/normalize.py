@@ -44,7 +44,8 @@ _METHODS = {
     "argmax": np.argmax, "argmin": np.argmin, "all": np.all, "any": np.any,
     "reshape": np.reshape, "trace": np.trace, "round": np.round,
 }
-_ATTRIBUTES = {"T": np.transpose, "shape": np.shape, "ndim": np.ndim, "size": np.size}
+_ATTRIBUTES = {"T": np.transpose, "shape": np.shape, "ndim": np.ndim, "size": np.size, "real": np.real,
+               "imag": np.imag}
 _NUMBERS = (bool, int, float, complex, np.number, np.bool_)
 _UNROLL_LIMIT = 256
 
@@ -749,7 +750,7 @@ class _Normalizer:
         return ir.load(self._bind_global(getattr(value, "__name__", "_f"), value))
 
     def _expr_Attribute(self, node, frame):
-        base = self.expr(node.value, frame)
+        base = self.atom(node.value, frame)
         if isinstance(base, StaticObject):
             value = getattr(base.value, node.attr, _MISSING)
             if value is _MISSING:
@@ -765,7 +766,7 @@ class _Normalizer:
             raise self.error(f"attribute '{node.attr}' of this value is not supported", node, frame)
         if node.attr in _ATTRIBUTES:
             return ir.call(self._global_ref(_ATTRIBUTES[node.attr], frame), [base])
-        if node.attr in ("dtype", "real", "imag"):
+        if node.attr == "dtype":
             return gast.Attribute(value=base, attr=node.attr, ctx=gast.Load())
         raise self.error(f"array attribute '.{node.attr}' is not supported", node, frame)
 
@@ -967,6 +968,8 @@ class _Normalizer:
             if k.arg is None:
                 raise self.error("**kwargs in a call is not supported", node, frame)
             value = self.atom(k.value, frame)
+            if k.arg == "dtype":
+                value = self._dtype(value, frame)
             keywords.append(gast.keyword(arg=k.arg, value=self.materialize(value, frame, node) if materialize
                                          else value))
         if materialize:
@@ -977,6 +980,14 @@ class _Normalizer:
                                      "(np.stack, np.array, ...); preallocate an array (out = np.zeros(n); "
                                      "out[i] = ...) or build a tuple", node, frame)
         return args, keywords
+
+    def _dtype(self, value, frame):
+        """A dtype argument: Python's int, float, bool and complex as the NumPy types they stand for (which
+        Numba accepts as dtypes)."""
+        if isinstance(value, StaticObject) and value.value in (int, float, bool, complex):
+            numpy_type = np.dtype(value.value).type
+            return StaticObject(numpy_type, self._global_ref(numpy_type, frame))
+        return value
 
     def _method_call(self, node, receiver, frame):
         method = node.func.attr
@@ -996,8 +1007,16 @@ class _Normalizer:
         receiver = self.to_atom(receiver, frame)
         if method == "astype":
             args, keywords = self._call_arguments(node, frame)
-            return ir.call(self._global_ref(np.asarray, frame), [receiver],
-                           [gast.keyword(arg="dtype", value=args[0])] if args else keywords)
+            dtype = self.materialize(self._dtype(self.atom(node.args[0], frame), frame), frame, node) if args \
+                else next((k.value for k in keywords if k.arg == "dtype"), None)
+            copy = next((k.value for k in keywords if k.arg == "copy"), None)
+            if dtype is None or len(args) > 1 or any(k.arg not in ("dtype", "copy") for k in keywords) \
+                    or not (copy is None or isinstance(copy, gast.Constant)):
+                raise self.error("only .astype(dtype) and .astype(dtype, copy=False) are supported", node, frame)
+            # astype copies unless told not to: np.asarray would return the array itself for its own dtype
+            copies = not (isinstance(copy, gast.Constant) and copy.value is False)
+            return ir.call(self._global_ref(np.array if copies else np.asarray, frame), [receiver],
+                           [gast.keyword(arg="dtype", value=dtype)])
         if method == "item":
             return ir.call(self._global_ref(float, frame), [receiver])
         if method not in _METHODS:
