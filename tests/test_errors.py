@@ -102,6 +102,20 @@ def uses_attribute_assignment(x):
     return x
 
 
+def sums_a_list_built_in_a_loop(x):
+    out = []
+    for i in range(3):
+        out.append(x * i)
+    return sum(out)
+
+
+def grows_a_tuple_in_a_loop(x):
+    out = ()
+    for i in range(3):
+        out = out + (x * i,)
+    return sum(out)
+
+
 def casts_to_a_dtype_known_at_run_time(x):
     return x.astype(x.dtype) * x
 
@@ -121,6 +135,9 @@ CASES = [
     (uses_import, "import statement", "import math"),
     (uses_undefined, "name 'undefined_name' is not defined", "undefined_name"),
     (uses_attribute_assignment, "assignment to Attribute", "x.foo = 1.0"),
+    (sums_a_list_built_in_a_loop, "'out' is a list built at run time (with .append())", "return sum(out)"),
+    (grows_a_tuple_in_a_loop, "'out' (a tuple, list, dict or function) is read in this loop and rebound in it",
+     "for i in range(3)"),
     (casts_to_a_dtype_known_at_run_time, "the dtype of a conversion of a differentiated value must be known "
      "while compiling", "x.astype(x.dtype)"),
 ]

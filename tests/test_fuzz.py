@@ -250,6 +250,13 @@ def list_append_accumulator(x):
     return np.sum(sum(out))
 
 
+def tuple_grown_in_loop(x):
+    out = ()
+    for i in range(3):
+        out = out + (x * i,)
+    return np.sum(sum(out))
+
+
 def _clear_error_or_right(f, args, expected):
     """(True, True) when tangent2 rejects f with UnsupportedSyntax or differentiates it right."""
     try:
@@ -558,6 +565,9 @@ REGRESSIONS = [
      lambda: (tg.grad(astype_int)(X3), X3.astype(int).astype(float))),
     ("list_append_accumulator", "out = []; out.append(...) in a loop: a ValueError from generated code, "
      "not UnsupportedSyntax", lambda: _clear_error_or_right(list_append_accumulator, (X3,), np.full(3, 3.0))),
+    ("tuple_grown_in_loop", "out = out + (x * i,) in a range loop: the body, normalized once, read the tuple "
+     "bound before the loop in every iteration (value 2x, gradient 2; Python: 3x, 3)",
+     lambda: _clear_error_or_right(tuple_grown_in_loop, (X3,), np.full(3, 3.0))),
     ("alias_augmented_assignment", "v = x; v += 1.0 writes into x as well; tangent2 rebinds v only",
      lambda: (tg.grad(alias_augmented_assignment)(X3.copy()), 2 * (X3 + 1.0))),
     ("view_then_write_into_base", "z = y[1:] then y[1] = 5.0 changes z; tangent2 keeps z's old value",
@@ -568,7 +578,8 @@ REGRESSIONS = [
 # Found by the fuzzer and since fixed: plain regression tests now.
 # Ids of REGRESSIONS fixed in tangent2: their xfail mark is dropped (delete the entry from REGRESSIONS' xfail
 # list by adding the id here once the fix is in this tree; an XPASS(strict) failure says when).
-FIXED = {"loop_defined", "loop_sum_of_broadcast", "real_attribute", "astype_int"}
+FIXED = {"loop_defined", "loop_sum_of_broadcast", "real_attribute", "astype_int", "list_append_accumulator",
+         "tuple_grown_in_loop", "transpose_of_expression_grad", "transpose_of_expression_jvp"}
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -294,6 +294,8 @@ class _Normalizer:
         self.origin = None
         self.inlining = [node.source_function] if hasattr(node, "source_function") else []
         self.runtime_lists = set()  # names bound to lists built at run time (stacks of generated code)
+        self.list_receivers = set()  # ids of the Name nodes receiving .append() / .pop(): the uses lists allow
+        self.static_reads = []  # one record per runtime loop being normalized (see _track_static_reads)
         self.loop_depth = 0
 
     # ----------------------------------------------------------------- driver
@@ -447,7 +449,7 @@ class _Normalizer:
     def _stmt_AugAssign(self, stmt, frame):
         target = stmt.target
         if isinstance(target, gast.Name):
-            current = self.expr(ir.load(target.id), frame)
+            current = self.expr(gast.copy_location(ir.load(target.id), target), frame)
             if isinstance(current, Static):
                 raise self.error("augmented assignment to a tuple, list or dict is not supported", stmt, frame)
             operand = self.runtime_atom(stmt.value, frame)
@@ -472,6 +474,8 @@ class _Normalizer:
             name = self._local_name(target.id, frame)
             if isinstance(value, gast.List):
                 self.runtime_lists.add(name)
+            else:
+                self.runtime_lists.discard(name)
             self.emit(ir.assign(name, value))
         elif isinstance(target, (gast.Tuple, gast.List)):
             self._unpack(target, value, frame)
@@ -595,14 +599,34 @@ class _Normalizer:
     def _loop_over_range(self, stmt, frame, index, range_args, bind_target):
         self.loop_depth += 1
         self.blocks.append([])
+        reads = self._track_static_reads(frame)
         if bind_target:
             bind_target()
         body = self._block(stmt.body, frame)
+        self._check_loop_carried_statics(reads, stmt, frame)
         body = self.blocks.pop() + body
         self.loop_depth -= 1
         self.origin = location(frame.node, stmt)
         loop = ir.for_range(index, range_args, [], origin=self.origin)
         self._finish_loop(loop, body, stmt, frame)
+
+    def _track_static_reads(self, frame):
+        """Start recording which static values bound before a loop (tuples, lists, dicts, functions) its
+        body reads: (frame, the bindings before the loop, the names read)."""
+        reads = (frame, dict(frame.static), set())
+        self.static_reads.append(reads)
+        return reads
+
+    def _check_loop_carried_statics(self, reads, stmt, frame):
+        """A loop body is normalized once, so a static value it reads must be the same in every iteration."""
+        self.static_reads.remove(reads)
+        _, before, names = reads
+        carried = sorted(name for name in names if frame.static.get(name) is not before[name])
+        if carried:
+            raise self.error(
+                f"'{carried[0]}' (a tuple, list, dict or function) is read in this loop and rebound in it: its "
+                f"structure is fixed while compiling, so it cannot change from one iteration to the next; use an "
+                f"array (out = np.zeros((n,) + x.shape); out[i] = ...) or separate variables", stmt, frame)
 
     def _unrolled_loop(self, stmt, items, frame):
         if any(isinstance(n, (gast.Break, gast.Continue, gast.Return)) for n in gast.walk(stmt)):
@@ -619,14 +643,17 @@ class _Normalizer:
         if stmt.orelse:
             raise self.error("while ... else is not supported", stmt, frame)
         self.blocks.append([])
+        reads = self._track_static_reads(frame)
         test = self.materialize(self.atom(stmt.test, frame), frame, stmt)
         recompute = self.blocks.pop()
         if isinstance(test, gast.Constant) and not test.value:
+            self.static_reads.remove(reads)
             return
         for s in recompute:
             self.emit(s)
         self.loop_depth += 1
         body = self._block(stmt.body, frame)
+        self._check_loop_carried_statics(reads, stmt, frame)
         self.loop_depth -= 1
         self.origin = location(frame.node, stmt)
         for s in _fresh_copies(recompute):
@@ -713,9 +740,20 @@ class _Normalizer:
         scope = frame
         while scope is not None:
             if node.id in scope.static:
-                return scope.static[node.id]
+                value = scope.static[node.id]
+                for loop_frame, before, names in self.static_reads:
+                    if loop_frame is scope and before.get(node.id) is value:
+                        names.add(node.id)
+                return value
             if node.id in scope.locals:
-                return ir.load(self._local_name(node.id, scope))
+                name = self._local_name(node.id, scope)
+                if name in self.runtime_lists and id(node) not in self.list_receivers:
+                    raise self.error(
+                        f"'{node.id}' is a list built at run time (with .append()): it can only be appended to "
+                        f"and popped from, not used as a value; preallocate an array (out = np.zeros((n,) + "
+                        f"x.shape); out[i] = ...), accumulate a sum (total = total + ...), or build the list "
+                        f"with a comprehension over a constant range ([... for i in range(n)])", node, frame)
+                return ir.load(name)
             scope = scope.parent
         if node.id not in frame.namespace:
             raise self.error(f"name '{node.id}' is not defined", node, frame)
@@ -925,6 +963,8 @@ class _Normalizer:
     # ------------------------------------------------------------------ calls
     def _expr_Call(self, node, frame):
         if isinstance(node.func, gast.Attribute):
+            if node.func.attr in ("append", "pop") and isinstance(node.func.value, gast.Name):
+                self.list_receivers.add(id(node.func.value))
             receiver = self.expr(node.func.value, frame)
             if not isinstance(receiver, StaticObject):
                 return self._method_call(node, receiver, frame)
@@ -974,11 +1014,6 @@ class _Normalizer:
                                          else value))
         if materialize:
             args = [self.materialize(a, frame, node) for a in args]
-            for arg in args:
-                if isinstance(arg, gast.Name) and arg.id in self.runtime_lists:
-                    raise self.error("a list built with .append() in a loop cannot be passed to a function "
-                                     "(np.stack, np.array, ...); preallocate an array (out = np.zeros(n); "
-                                     "out[i] = ...) or build a tuple", node, frame)
         return args, keywords
 
     def _dtype(self, value, frame):
