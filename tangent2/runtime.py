@@ -34,6 +34,8 @@ __all__ = [
     "clip_below", "clip_above",
     # linear algebra
     "norm_order",
+    # checks
+    "check_not_view", "check_not_array",
 ]
 
 
@@ -608,3 +610,22 @@ def batched_jacobian_buffer(out, x):
     """Zeros of shape (batch, out features, in features) for per-example Jacobians."""
     dtype = np.result_type(_float_dtype(np.asarray(out).dtype), _float_dtype(np.asarray(x).dtype))
     return np.zeros((np.shape(x)[0], np.shape(out)[1], np.shape(x)[1]), dtype=dtype)
+
+
+# ---------------------------------------------------------------------------
+# checks
+
+def check_not_view(value, base, message):
+    """Raise UnsupportedSyntax(``message``) when ``value`` shares memory with ``base`` (see
+    tangent2.frontend.aliasing: a subscript that turned out to be a view of an array written later)."""
+    if isinstance(value, np.ndarray) and isinstance(base, np.ndarray) and np.shares_memory(value, base):
+        from tangent2.errors import UnsupportedSyntax
+        raise UnsupportedSyntax(message)
+
+
+def check_not_array(value, message):
+    """Raise UnsupportedSyntax(``message``) when ``value`` is an array (see tangent2.frontend.aliasing: an
+    in-place ``+=`` into an array another name still reads)."""
+    if isinstance(value, np.ndarray):
+        from tangent2.errors import UnsupportedSyntax
+        raise UnsupportedSyntax(message)

@@ -1880,3 +1880,43 @@ if hasattr(rt, "batched_jacobian_buffer"):
         dtype = np.result_type(_float_np(out), _float_np(x)).type
         return _build("def impl(out, x):\n    return np.zeros((x.shape[0], out.shape[1], x.shape[1]), _dtype)\n",
                       _dtype=dtype)
+
+
+@register_jitable
+def _byte_extent(a):
+    """The lowest and one past the highest byte address of the elements of ``a``."""
+    low = a.ctypes.data
+    high = low + a.itemsize
+    for axis in range(a.ndim):
+        if a.shape[axis] == 0:
+            return low, low
+        reach = (a.shape[axis] - 1) * a.strides[axis]
+        if reach < 0:
+            low += reach
+        else:
+            high += reach
+    return low, high
+
+
+@overload(rt.check_not_view)
+def _check_not_view(value, base, message):
+    if _is_array(value) and _is_array(base):
+        def impl(value, base, message):
+            # np.may_share_memory (Numba has no np.shares_memory): overlapping byte ranges
+            low, high = _byte_extent(value)
+            base_low, base_high = _byte_extent(base)
+            if low < base_high and base_low < high:
+                raise ValueError("tangent2: a subscript is a view of an array written later while it is still "
+                                 "read (the Python derivative's UnsupportedSyntax names the lines); take a copy")
+        return impl
+    return lambda value, base, message: None
+
+
+@overload(rt.check_not_array)
+def _check_not_array(value, message):
+    if _is_array(value):
+        def impl(value, message):
+            raise ValueError("tangent2: an in-place += writes into an array another name still reads (the Python "
+                             "derivative's UnsupportedSyntax names the lines); write v = v + ... instead")
+        return impl
+    return lambda value, message: None

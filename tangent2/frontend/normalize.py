@@ -18,6 +18,7 @@ import numpy as np
 
 from tangent2 import ir
 from tangent2.errors import UnsupportedSyntax
+from tangent2.frontend.aliasing import is_generated
 from tangent2.frontend.parse import parse
 from tangent2.frontend.resolve import local_names, location, resolve
 
@@ -181,8 +182,7 @@ def resolve_aliases(node):
     track the two names separately and differentiate wrongly, so it raises
     UnsupportedSyntax asking for a ``.copy()``.
     """
-    if getattr(node.source_function, "__module__", None) == "tangent2.generated" \
-            if hasattr(node, "source_function") else False:
+    if is_generated(node):
         return node  # generated code copies before it writes
     written = _written_names(node)
     if not written:
@@ -454,6 +454,7 @@ class _Normalizer:
                 raise self.error("augmented assignment to a tuple, list or dict is not supported", stmt, frame)
             operand = self.runtime_atom(stmt.value, frame)
             self._bind(target, gast.BinOp(left=current, op=stmt.op, right=operand), frame)
+            self.blocks[-1][-1].in_place = True  # on an array, NumPy writes into it (see aliasing.py)
         elif isinstance(target, gast.Subscript):
             array = self._subscript_base(target, frame)
             index = self._index(target.slice, frame)
@@ -996,7 +997,13 @@ class _Normalizer:
                 fields[value._fields.index(k.arg)] = k.value
             return StaticSeq(fields, value)
         args, keywords = self._call_arguments(node, frame)
-        return ir.call(func.ref, args, keywords)
+        return self._primitive_call(func.ref, args, keywords, node, frame)
+
+    def _primitive_call(self, func, args, keywords, node, frame):
+        if any(k.arg == "out" for k in keywords):
+            raise self.error("out= arguments are not supported (the call writes into an array tangent2 "
+                             "follows separately); assign the result instead (y = np.multiply(a, b))", node, frame)
+        return ir.call(func, args, keywords)
 
     def _call_arguments(self, node, frame, materialize=True):
         for arg in node.args:
@@ -1061,7 +1068,8 @@ class _Normalizer:
             args = [ir.tuple_(args)]
         if method == "transpose" and len(args) > 1:
             args = [ir.tuple_(args)]
-        return ir.call(self._global_ref(_METHODS[method], frame), [receiver] + args, keywords)
+        return self._primitive_call(self._global_ref(_METHODS[method], frame), [receiver] + args, keywords, node,
+                                    frame)
 
     def _inline(self, callee, defining_frame, call_node, frame, closure, identity):
         """Inline a call to a user function; returns its result (atom or static)."""
@@ -1106,7 +1114,14 @@ class _Normalizer:
                     raise self.error(f"{name}() missing argument '{p}'", call_node, frame)
                 self.origin = location(callee, callee)
                 self._bind(ir.store(p), self._snapshot(value, frame) if isinstance(value, Static) else value, inner)
-            body = self._block(callee.body, inner, _mutated_params(callee))
+            mutated = _mutated_params(callee)
+            body = self._block(callee.body, inner, mutated)
+            if is_generated(callee):
+                for stmt in ir.walk_statements(body):
+                    stmt.generated = True  # tangent2's own code: it copies before it writes
+            else:
+                for stmt in body[:len(mutated)]:
+                    stmt.shares_caller_array = True  # Python writes into the caller's array (see aliasing.py)
             result, body = self._lower_function_returns(body, inner, callee, at_top=False)
         finally:
             self.inlining.pop()
