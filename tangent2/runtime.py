@@ -35,7 +35,7 @@ __all__ = [
     # linear algebra
     "norm_order",
     # checks
-    "check_not_view", "check_not_array",
+    "check_not_shared", "check_not_array",
 ]
 
 
@@ -615,10 +615,10 @@ def batched_jacobian_buffer(out, x):
 # ---------------------------------------------------------------------------
 # checks
 
-def check_not_view(value, base, message):
-    """Raise UnsupportedSyntax(``message``) when ``value`` shares memory with ``base`` (see
-    tangent2.frontend.aliasing: a subscript that turned out to be a view of an array written later)."""
-    if isinstance(value, np.ndarray) and isinstance(base, np.ndarray) and np.shares_memory(value, base):
+def check_not_shared(a, b, message):
+    """Raise UnsupportedSyntax(``message``) when the arrays ``a`` and ``b`` share memory (see
+    tangent2.frontend.aliasing: a write through one of them that tangent2 could not follow into the other)."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.shares_memory(a, b):
         from tangent2.errors import UnsupportedSyntax
         raise UnsupportedSyntax(message)
 

@@ -1898,18 +1898,18 @@ def _byte_extent(a):
     return low, high
 
 
-@overload(rt.check_not_view)
-def _check_not_view(value, base, message):
-    if _is_array(value) and _is_array(base):
-        def impl(value, base, message):
+@overload(rt.check_not_shared)
+def _check_not_shared(a, b, message):
+    if _is_array(a) and _is_array(b):
+        def impl(a, b, message):
             # np.may_share_memory (Numba has no np.shares_memory): overlapping byte ranges
-            low, high = _byte_extent(value)
-            base_low, base_high = _byte_extent(base)
-            if low < base_high and base_low < high:
-                raise ValueError("tangent2: a subscript is a view of an array written later while it is still "
-                                 "read (the Python derivative's UnsupportedSyntax names the lines); take a copy")
+            low, high = _byte_extent(a)
+            other_low, other_high = _byte_extent(b)
+            if low < other_high and other_low < high:
+                raise ValueError("tangent2: an array is written while another name sharing it is read again (the "
+                                 "Python derivative's UnsupportedSyntax names the lines); take a copy")
         return impl
-    return lambda value, base, message: None
+    return lambda a, b, message: None
 
 
 @overload(rt.check_not_array)

@@ -15,16 +15,20 @@ only when the function runs:
 
 * a subscript with integer indices (``r = y[0]``, and the rows of ``for row
   in m``) is a view of an array with more dimensions than indices and a copied
-  scalar otherwise: ``check_not_view(r, y, message)`` after the binding raises
-  when ``r`` shares ``y``'s memory;
-* ``v += 1.0`` writes into the array ``v`` holds but rebinds a scalar:
-  ``check_not_array(v, message)`` before it raises when ``v`` is an array
-  (unless ``v`` certainly holds an array parameter, which is rejected at once).
+  scalar otherwise;
+* ``v += 1.0`` writes into the array ``v`` holds but rebinds a scalar
+  (``v`` certainly holding an array parameter is rejected at once).
 
-Those checks are inserted only where a read depends on them.  Names known to
-hold scalars (tangent2.frontend.shapes) share nothing.  Writes inside inlined
-generated code (tangent2's own derivatives, which copy before they write) are
-not checked.
+Where a read depends on such a link, a check is inserted that raises
+UnsupportedSyntax when the function runs: before the write,
+``check_not_shared(y, r, message)`` (the names share memory) when the stale
+name is certainly bound there; otherwise at the one link, after ``r = y[0]``
+(``check_not_shared(r, y, ...)``) or before ``v += ...``
+(``check_not_array(v, ...)``); with several links and no such place, the read
+is rejected while compiling.  Names known to hold scalars
+(tangent2.frontend.shapes) share nothing.  Writes inside inlined generated
+code (tangent2's own derivatives, which copy before they write) are not
+checked.
 """
 import gast
 import numpy as np
@@ -45,10 +49,11 @@ def check_aliasing(node, specialized):
     """Reject reads through aliases of arrays written since (see the module docstring) and insert the run-time
     checks the others depend on.  ``node``: a normalized FunctionDef of user code with ``scalar_params``;
     ``specialized``: whether its parameters outside ``scalar_params`` are known to be arrays."""
-    scalars = infer_scalars(node, getattr(node, "scalar_params", ())).scalars
-    analysis = _Analysis(node, scalars, specialized)
-    analysis.block(node.body, {}, {})
-    _insert_checks(node, analysis.sites)
+    scalar_params = getattr(node, "scalar_params", ())
+    scalars = infer_scalars(node, scalar_params).scalars
+    analysis = _Analysis(node, scalars, specialized, scalar_params)
+    analysis.run(node.body)
+    _insert_checks(node, list(analysis.checks.values()))
     return node
 
 
@@ -63,198 +68,245 @@ def _merge_tags(a, b):
 
 
 class _Stale:
-    """A variable whose array was written through another name: ``tags`` name the run-time checks the sharing
-    depends on (empty: certain), ``write`` is the writing statement and ``writer`` the name it wrote through."""
+    """A variable whose array was written through another name, one entry per writing statement: id(write) ->
+    (write, the name written through, tags: the links of the sharing known only at run time (empty:
+    certain), whether the variable was certainly bound at the write)."""
 
-    def __init__(self, tags, write, writer):
-        self.tags = tags
-        self.write = write
-        self.writer = writer
+    def __init__(self, entries):
+        self.entries = entries
 
     def join(self, other):
         if other is None or other is self:
             return self
-        first = self if not self.tags or other.tags else other  # report a certain write
-        return _Stale(_merge_tags(self.tags, other.tags), first.write, first.writer)
+        entries = dict(self.entries)
+        for key, (write, writer, tags, bound) in other.entries.items():
+            if key in entries:
+                _, _, tags_before, bound_before = entries[key]
+                entries[key] = (write, writer, _merge_tags(tags, tags_before), bound and bound_before)
+            else:
+                entries[key] = (write, writer, tags, bound)
+        return _Stale(entries)
+
+    def key(self):
+        return {k: (tags, bound) for k, (_, _, tags, bound) in self.entries.items()}
 
 
-class _Site:
-    """A possible run-time check: ``kind`` "view" (after ``stmt``, ``target = base[integer indices]``) or
-    "array" (before ``stmt``, ``target += ...``); ``conflict`` is (write, read statement, name read) once a read
-    depends on it."""
+class _State:
+    """``points``: name -> {object: tags} (the arrays it may hold, and the run-time links of each sharing);
+    ``stale``: name -> _Stale; ``bound``: the names certainly bound.  Objects are ("param", name),
+    (id(statement),) for the newest array a statement made and (id(statement), "old") for those before."""
 
-    def __init__(self, kind, stmt, target, base=None):
+    def __init__(self, points, stale, bound):
+        self.points = points
+        self.stale = stale
+        self.bound = bound
+
+    def copy(self):
+        return _State(dict(self.points), dict(self.stale), self.bound)
+
+    def join(self, other):
+        points = {}
+        for name in set(self.points) | set(other.points):
+            if name in self.points and name in other.points:
+                points[name] = _union(self.points[name], other.points[name])
+            else:
+                points[name] = dict(self.points[name] if name in self.points else other.points[name])
+        stale = {}
+        for name in set(self.stale) | set(other.stale):
+            mark = self.stale.get(name)
+            stale[name] = mark.join(other.stale.get(name)) if mark is not None else other.stale[name]
+        return _State(points, stale, self.bound & other.bound)
+
+    def same(self, other):
+        return self.points == other.points and self.bound == other.bound and set(self.stale) == set(other.stale) \
+            and all(self.stale[n].key() == other.stale[n].key() for n in self.stale)
+
+
+class _Check:
+    """A run-time check to insert: ``kind`` "view" (after ``stmt``: ``target = base[integer indices]`` must be a
+    copy), "array" (before ``stmt``: ``target`` of ``target += ...`` must be a scalar) or "shared" (before the
+    write ``stmt``: ``target``, written, and ``base``, read again, must not share memory); ``read`` is where
+    the value would be read stale."""
+
+    def __init__(self, kind, stmt, target, base, read):
         self.kind = kind
         self.stmt = stmt
         self.target = target
         self.base = base
-        self.conflict = None
+        self.read = read
 
 
 class _Analysis:
-    """The state is ``points`` (name -> {object: tags}: the arrays it may hold, and the checks each sharing
-    depends on) and ``stale`` (name -> _Stale).  Objects are ("param", name), (id(statement),) for the newest
-    array a statement made and (id(statement), "old") for the ones it made before."""
-
-    def __init__(self, node, scalars, specialized):
+    def __init__(self, node, scalars, specialized, scalar_params):
         self.scalars = scalars
         self.specialized = specialized
         self.namespace = node.namespace
-        self.params = [a.id for a in node.args.args]
-        self.sites = {}  # tag (id of its statement) -> _Site
+        # the parameters whose arguments may be arrays (a scalar argument shares nothing)
+        self.params = [a.id for a in node.args.args if a.id not in scalar_params]
+        self.bound = frozenset(a.id for a in node.args.args)
+        self.links = {}   # id(statement) -> ("view", target, base) | ("array", target): run-time links
+        self.checks = {}  # (kind, id(statement), target, base) -> _Check
 
-    def points_of(self, points, name):
-        if name in points:
-            return points[name]
+    def run(self, body):
+        self.block(body, _State({}, {}, self.bound))
+
+    def points_of(self, state, name):
+        if name in state.points:
+            return state.points[name]
         if name in self.params and name not in self.scalars:
             return {("param", name): frozenset()}
         return {}
 
-    def block(self, stmts, points, stale):
+    def block(self, stmts, state):
         for stmt in stmts:
-            points, stale = self.statement(stmt, points, stale)
-        return points, stale
+            state = self.statement(stmt, state)
+        return state
 
-    def statement(self, stmt, points, stale):
+    def statement(self, stmt, state):
         if isinstance(stmt, gast.If):
-            self.read(stmt.test, stale, stmt)
-            return _join(self.block(stmt.body, dict(points), dict(stale)),
-                         self.block(stmt.orelse, dict(points), dict(stale)))
+            self.read(stmt.test, state, stmt)
+            return self.block(stmt.body, state.copy()).join(self.block(stmt.orelse, state.copy()))
         if isinstance(stmt, (gast.For, gast.While)):
-            return self.loop(stmt, points, stale)
+            return self.loop(stmt, state)
         if isinstance(stmt, gast.Assign):
-            return self.assign(stmt, points, stale)
+            return self.assign(stmt, state.copy())
         if isinstance(stmt, gast.Expr):
-            self.read(stmt.value, stale, stmt)
+            self.read(stmt.value, state, stmt)
             value = stmt.value
             if _method(value, "append") and isinstance(value.args[0], gast.Name):
                 stack = value.func.value.id
-                points = dict(points)
-                points[stack] = _union(self.points_of(points, stack), self.points_of(points, value.args[0].id))
-            return points, stale
+                state = state.copy()
+                state.points[stack] = _union(self.points_of(state, stack), self.points_of(state, value.args[0].id))
+            return state
         if isinstance(stmt, gast.Return) and stmt.value is not None:
-            self.read(stmt.value, stale, stmt)
-        return points, stale
+            self.read(stmt.value, state, stmt)
+        return state
 
-    def loop(self, stmt, points, stale):
+    def loop(self, stmt, state):
         if isinstance(stmt, gast.For):
-            self.read(stmt.iter, stale, stmt)
-        state = (points, stale)
+            self.read(stmt.iter, state, stmt)
         for _ in range(_MAX_PASSES):
             if isinstance(stmt, gast.While):
-                self.read(stmt.test, state[1], stmt)
-            inner_points, inner_stale = dict(state[0]), dict(state[1])
+                self.read(stmt.test, state, stmt)
+            inner = state.copy()
             if isinstance(stmt, gast.For):
-                inner_points.pop(stmt.target.id, None)
-                inner_stale.pop(stmt.target.id, None)
-            after = _join(state, self.block(stmt.body, inner_points, inner_stale))
-            if _same(after, state):
+                inner.points.pop(stmt.target.id, None)
+                inner.stale.pop(stmt.target.id, None)
+                inner.bound = inner.bound | {stmt.target.id}
+            after = state.join(self.block(stmt.body, inner))
+            if after.same(state):
                 break
             state = after
         return state
 
-    def assign(self, stmt, points, stale):
+    def assign(self, stmt, state):
         generated = getattr(stmt, "generated", False)
         target = stmt.targets[0]
-        self.read(stmt.value, stale, stmt)
-        points, stale = dict(points), dict(stale)
+        self.read(stmt.value, state, stmt)
         if isinstance(target, gast.Subscript):
-            self.read(target, stale, stmt)
+            self.read(target, state, stmt)
             if not generated:
-                self.write(ir.target_name(stmt), stmt, points, stale, in_place=False)
-            return points, stale
+                self.write(ir.target_name(stmt), stmt, state, in_place=False)
+            return state
         name = target.id
         if getattr(stmt, "in_place", False) and name not in self.scalars:
             if not generated:
-                self.write(name, stmt, points, stale, in_place=True)
-            return points, stale
+                self.write(name, stmt, state, in_place=True)
+            return state
         if getattr(stmt, "shares_caller_array", False):
-            return points, stale  # an inlined function's copy of its parameter: Python would share the array
-        stale.pop(name, None)
-        points[name] = self.points_of_value(stmt, name, stmt.value, points)
-        return points, stale
+            return state  # an inlined function's copy of its parameter: Python would share the array
+        state.stale.pop(name, None)
+        state.points[name] = self.points_of_value(stmt, name, stmt.value, state)
+        state.bound = state.bound | {name}
+        return state
 
-    def points_of_value(self, stmt, name, value, points):
+    def points_of_value(self, stmt, name, value, state):
         if name in self.scalars:
             return {}
         if isinstance(value, gast.Name):
-            return dict(self.points_of(points, value.id))
+            return dict(self.points_of(state, value.id))
         if isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name):
-            base = self.points_of(points, value.value.id)
+            base = self.points_of(state, value.value.id)
             if _contains_slice(value.slice):
                 return dict(base)
             if not base:
                 return {}
-            self.sites.setdefault(id(stmt), _Site("view", stmt, name, value.value.id))
+            self.links[id(stmt)] = ("view", stmt, name, value.value.id)
             return {obj: tags | {id(stmt)} for obj, tags in base.items()}
         if isinstance(value, gast.Call):
             if _method(value, "pop"):
-                return dict(self.points_of(points, value.func.value.id))
+                return dict(self.points_of(state, value.func.value.id))
             function = lookup(value.func, self.namespace)
             if _hashable_in(function, _VIEWS) and value.args and isinstance(value.args[0], gast.Name):
-                return dict(self.points_of(points, value.args[0].id))
-        return self.allocate(stmt, points)
+                return dict(self.points_of(state, value.args[0].id))
+        return self.allocate(stmt, state)
 
-    def allocate(self, stmt, points):
+    def allocate(self, stmt, state):
         """A new array made by ``stmt``: the ones it made before, still held by other names, are others."""
         new, old = (id(stmt),), (id(stmt), "old")
-        for other, objects in list(points.items()):
+        for other, objects in list(state.points.items()):
             if new in objects:
                 objects = dict(objects)
                 tags = objects.pop(new)
                 objects[old] = _merge_tags(objects[old], tags) if old in objects else tags
-                points[other] = objects
+                state.points[other] = objects
         return {new: frozenset()}
 
-    def write(self, name, stmt, points, stale, in_place):
+    def write(self, name, stmt, state, in_place):
         """A write into the array ``name`` holds: every other name sharing it now holds a stale value."""
-        written = self.points_of(points, name)
-        for other in set(points) | set(self.params):
+        written = self.points_of(state, name)
+        for other in set(state.points) | set(self.params):
             if other == name or other in self.scalars:
                 continue
-            shared = self.points_of(points, other)
+            shared = self.points_of(state, other)
             tags = None
             for obj in written:
                 if obj not in shared:
                     continue
                 link = written[obj] | shared[obj]
                 if in_place and not (self.specialized and obj[0] == "param"):
-                    # v += ... rebinds a scalar: whether v holds an array is checked when it runs
-                    self.sites.setdefault(id(stmt), _Site("array", stmt, name))
+                    # v += ... rebinds a scalar: whether v holds an array is known when it runs
+                    self.links[id(stmt)] = ("array", stmt, name, None)
                     link = link | {id(stmt)}
                 tags = link if tags is None else _merge_tags(tags, link)
             if tags is not None:
-                stale[other] = _Stale(tags, stmt, name).join(stale.get(other))
+                mark = _Stale({id(stmt): (stmt, name, tags, other in state.bound)})
+                state.stale[other] = mark.join(state.stale.get(other))
 
-    def read(self, value, stale, stmt):
-        if not stale:
-            return
+    def read(self, value, state, stmt):
         for name in sorted(ir.names_in(value)):
-            mark = stale.get(name)
+            mark = state.stale.get(name)
             if mark is None:
                 continue
-            if not mark.tags:
-                what = f"'{name}' is" if not name.startswith("_") else "a value"
-                raise UnsupportedSyntax(
-                    f"{what} read here, but the array it holds was written through '{mark.writer}' at "
-                    f"{_where(mark.write)} (NumPy changes both names; tangent2 gives them separate values and "
-                    f"derivatives): take a copy where they start sharing the array (... = ....copy()), or assign "
-                    f"a new array instead of writing into it", stmt.origin)
-            for tag in mark.tags:
-                site = self.sites[tag]
-                if site.conflict is None:
-                    site.conflict = (mark.write, stmt, name)
+            for write, writer, tags, bound in mark.entries.values():
+                if tags and bound:
+                    # whether they share memory is known at the write: check it there
+                    self.request("shared", write, writer, name, stmt)
+                elif len(tags) == 1:
+                    kind, site, target, base = self.links[next(iter(tags))]
+                    self.request(kind, site, target, base, stmt)
+                else:
+                    what = f"'{name}' is" if not name.startswith("_") else "a value"
+                    raise UnsupportedSyntax(
+                        f"{what} read here, but the array it holds was written through '{writer}' at "
+                        f"{_where(write)} (NumPy changes both names; tangent2 gives them separate values and "
+                        f"derivatives): take a copy where they start sharing the array (... = ....copy()), or "
+                        f"assign a new array instead of writing into it", stmt.origin)
+
+    def request(self, kind, stmt, target, base, read):
+        self.checks.setdefault((kind, id(stmt), target, base), _Check(kind, stmt, target, base, read))
 
 
-def _insert_checks(node, sites):
-    """The run-time checks a conflicting read depends on (see the module docstring)."""
-    needed = {tag: site for tag, site in sites.items() if site.conflict is not None}
-    if not needed:
+def _insert_checks(node, checks):
+    """The run-time checks conflicting reads depend on (see the module docstring)."""
+    if not checks:
         return
-    for kind in ("view", "array"):
-        if any(site.kind == kind for site in needed.values()):
-            name = f"check_not_{kind}"
-            node.namespace[name] = getattr(runtime, name)
+    for check in checks:
+        name = _RUNTIME[check.kind]
+        node.namespace[name] = getattr(runtime, name)
+    before, after = {}, {}
+    for check in checks:
+        (after if check.kind == "view" else before).setdefault(id(check.stmt), []).append(_check(check))
 
     def insert(stmts):
         out = []
@@ -262,32 +314,36 @@ def _insert_checks(node, sites):
             for field in ("body", "orelse"):
                 if getattr(stmt, field, None):
                     setattr(stmt, field, insert(getattr(stmt, field)))
-            site = needed.get(id(stmt))
-            if site is not None and site.kind == "array":
-                out.append(_check(site))
-            out.append(stmt)
-            if site is not None and site.kind == "view":
-                out.append(_check(site))
+            out += before.get(id(stmt), []) + [stmt] + after.get(id(stmt), [])
         return out
 
     node.body = insert(node.body)
 
 
-def _check(site):
-    write, read, name = site.conflict
-    target = site.target
-    if site.kind == "view":
-        message = (f"'{target}' is a view of '{site.base}' (a row or a sub-array), and '{site.base}' is written at "
-                   f"{_where(write)} while '{target}' is read again at {_where(read)}: tangent2 would give them "
-                   f"separate values; take a copy at {_where(site.stmt)} ({target} = {site.base}[...].copy())")
-        args = [ir.load(target), ir.load(site.base), ir.const(message)]
+def _check(check):
+    target, base, read = check.target, check.base, check.read
+    named = {name: name if not name.startswith("_") else "a temporary" for name in (target, base) if name}
+    if check.kind == "view":
+        message = (f"{named[target]} is a view of {named[base]} (a row or sub-array), which is written while "
+                   f"{named[target]} is read again at {_where(read)} (NumPy changes both, tangent2 would not); take a "
+                   f"copy: {target} = {base}[...].copy()")
+        args = [ir.load(target), ir.load(base)]
+    elif check.kind == "shared":
+        message = (f"{named[base]} shares its array with {named[target]}, written here while {named[base]} is read "
+                   f"again at {_where(read)} (NumPy changes both, tangent2 would not); take a copy where they start "
+                   f"sharing it, or assign a new array instead of writing into it")
+        args = [ir.load(target), ir.load(base)]
     else:
-        message = (f"'{target} {_operator(site.stmt)}= ...' at {_where(site.stmt)} writes into the array '{target}' "
-                   f"holds, which is read again through another name at {_where(read)}: tangent2 would give them "
-                   f"separate values; write {target} = {target} {_operator(site.stmt)} ... (a new array), or take a "
-                   f"copy where they start sharing it")
-        args = [ir.load(target), ir.const(message)]
-    return ir.expr_stmt(ir.call(f"check_not_{site.kind}", args), site.stmt.origin)
+        operator = _operator(check.stmt)
+        message = (f"{target} {operator}= ... writes into the array {target} holds, read again through another name "
+                   f"at {_where(read)} (NumPy changes both, tangent2 would not); write {target} = {target} "
+                   f"{operator} ... instead")
+        args = [ir.load(target)]
+    message += f"\n  {check.stmt.origin}"  # the user's file and line, as errors end
+    return ir.expr_stmt(ir.call(_RUNTIME[check.kind], args + [ir.const(message)]), check.stmt.origin)
+
+
+_RUNTIME = {"view": "check_not_shared", "shared": "check_not_shared", "array": "check_not_array"}
 
 
 _OPERATORS = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/", gast.FloorDiv: "//", gast.Mod: "%",
@@ -326,23 +382,3 @@ def _union(a, b):
     for obj, tags in b.items():
         merged[obj] = _merge_tags(merged[obj], tags) if obj in merged else tags
     return merged
-
-
-def _join(left, right):
-    points = {}
-    for name in set(left[0]) | set(right[0]):
-        if name in left[0] and name in right[0]:
-            points[name] = _union(left[0][name], right[0][name])
-        else:
-            points[name] = dict(left[0][name] if name in left[0] else right[0][name])
-    stale = {}
-    for name in set(left[1]) | set(right[1]):
-        mark = left[1].get(name)
-        stale[name] = mark.join(right[1].get(name)) if mark is not None else right[1][name]
-    return points, stale
-
-
-def _same(a, b):
-    if set(a[0]) != set(b[0]) or set(a[1]) != set(b[1]):
-        return False
-    return all(a[0][n] == b[0][n] for n in a[0]) and all(a[1][n].tags == b[1][n].tags for n in a[1])
