@@ -98,7 +98,6 @@ KNOWN_BUGS = {
                            "with the array rebound in a loop: wrong gradient (first order), wrong forward over "
                            "reverse",
     "prod_zero": "np.prod over an array with an exact zero element: forward over reverse gives NaN (x_dot / x)",
-    "transpose_expr": "'.T' of an expression other than a name ((x * 2.0).T): zero derivative in both modes",
     "slice_computed_index": "reading m[:, k] / m[k, :] with k computed (not a for-loop variable): reverse mode "
                             "writes invalid Python (SyntaxError)",
     "param_write": "writing into a parameter (x[0] = ...): forward over reverse crashes; through a swapped "
@@ -667,9 +666,7 @@ class Generator:
         return f"np.tanh({code})"
 
     def transpose(self, code):
-        if code.isidentifier() or "transpose_expr" not in self.avoid:
-            return f"{self.paren(code)}.T"
-        return f"np.transpose({code})"
+        return f"{self.paren(code)}.T"
 
     @staticmethod
     def paren(code):
