@@ -386,6 +386,37 @@ def test_out_arguments_are_rejected():
     assert "out=" in str(info.value) and f"line {line_of(writes_with_out, 'out=y')}" in str(info.value)
 
 
+def copies_into_a_differentiated_array(x):
+    y = x * 1.0
+    np.copyto(y, np.zeros(3))
+    return np.sum(y)
+
+
+def adds_at_indices_in_place(x):
+    y = np.zeros(3)
+    np.add.at(y, [0, 0], x[1])
+    return np.sum(y * y)
+
+
+def fills_the_diagonal_of_a_constant(x):
+    a = np.zeros((3, 3))
+    np.fill_diagonal(a, 2.0)
+    return np.sum(a @ x)
+
+
+@pytest.mark.parametrize("function, construct, text", [
+    (copies_into_a_differentiated_array, "copyto() writes into its first argument", "np.copyto(y"),
+    (adds_at_indices_in_place, "add.at() writes into its first argument", "np.add.at(y"),
+])
+def test_calls_writing_into_an_argument_a_derivative_flows_through_are_rejected(function, construct, text):
+    with pytest.raises(UnsupportedSyntax) as info:
+        tg.grad(function)(np.ones(3))
+    assert construct in str(info.value) and "y[...] = ..." in str(info.value)
+    assert THIS_FILE in str(info.value) and f"line {line_of(function, text)}" in str(info.value)
+    # on constants they run as in NumPy: a = 2 I
+    np.testing.assert_allclose(tg.grad(fills_the_diagonal_of_a_constant)(np.ones(3)), [2.0, 2.0, 2.0])
+
+
 def stacks_a_list_built_in_a_loop(x):
     ys = []
     for i in range(3):

@@ -257,6 +257,23 @@ def tuple_grown_in_loop(x):
     return np.sum(sum(out))
 
 
+def dead_stack_in_loop(x, s, m):
+    s /= (1.5 + x[1] ** 2)
+    v4 = m - x
+    for i in range(2):
+        m = np.stack((v4[i], x))  # noqa: F841 (dead, and still changes the Hessian)
+    return s + np.sum(x)
+
+
+def _check_dead_stack_in_loop():
+    x, s, m = X3, -1.44, M23
+    g = tg.grad(dead_stack_in_loop)
+    hv = tg.jvp(g, (x, s, m), (V3, 0.0, np.zeros((2, 3))))[1]
+    # d/dx of s / (1.5 + x1^2) is -2 s x1 / (1.5 + x1^2)^2 at x1; its derivative along V3:
+    d2 = -2 * s * (1.5 - 3 * x[1] ** 2) / (1.5 + x[1] ** 2) ** 3
+    return hv, np.array([0.0, d2 * V3[1], 0.0])
+
+
 def _clear_error_or_right(f, args, expected):
     """(True, True) when tangent2 rejects f with UnsupportedSyntax or differentiates it right."""
     try:
@@ -568,6 +585,9 @@ REGRESSIONS = [
     ("tuple_grown_in_loop", "out = out + (x * i,) in a range loop: the body, normalized once, read the tuple "
      "bound before the loop in every iteration (value 2x, gradient 2; Python: 3x, 3)",
      lambda: _clear_error_or_right(tuple_grown_in_loop, (X3,), np.full(3, 3.0))),
+    ("dead_stack_in_loop", "found by the fuzzer (seed 5, program 167): jvp(grad(f)) with a dead m = np.stack((v4[i], "
+     "x)) in a loop: Hv of shape (2, 3), row 0 zero and row 1 the x1 component repeated (should be [0, h, 0])",
+     _check_dead_stack_in_loop),
     ("alias_augmented_assignment", "found by the fuzzer: v = x; v += 1.0 writes into x as well; tangent2 rebound v "
      "only (gradient 2x + 1, should be 2(x + 1))",
      lambda: _clear_error_or_right(alias_augmented_assignment, (X3.copy(),), 2 * (X3 + 1.0))),

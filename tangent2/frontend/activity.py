@@ -37,6 +37,7 @@ def analyze(node, wrt):
     for stmt in statements:
         if _defined(stmt) is not None:
             _check_cast(_value(stmt), active, node.namespace, stmt)
+        _check_write_through_call(stmt, active, node.namespace)
     node.active = active
     return node
 
@@ -132,6 +133,21 @@ def _check_cast(value, active, namespace, stmt):
         raise UnsupportedSyntax("the dtype of a conversion of a differentiated value must be known while "
                                 "compiling (int, bool, np.float32, 'float64', ...): tangent2 decides then whether "
                                 "it has a derivative", getattr(stmt, "origin", None))
+
+
+def _check_write_through_call(stmt, active, namespace):
+    """np.copyto(y, v) and the like write into y: fine on constants, but they have no derivative."""
+    value = getattr(stmt, "value", None) if isinstance(stmt, (gast.Expr, gast.Assign)) else None
+    if not isinstance(value, gast.Call) or not registry.writes_into(lookup(value.func, namespace)):
+        return
+    operands = list(value.args) + [k.value for k in value.keywords]
+    if any(carries_derivative(a, active, namespace) for a in operands):
+        function = lookup(value.func, namespace)
+        owner = getattr(function, "__self__", None)
+        name = f"{owner.__name__}.at" if isinstance(owner, np.ufunc) else getattr(function, "__name__", "this call")
+        raise UnsupportedSyntax(f"{name}() writes into its first argument, and a derivative flows through the "
+                                f"write: tangent2 has no derivative for it; assign with a subscript instead "
+                                f"(y[...] = ...)", getattr(stmt, "origin", None))
 
 
 def _hashable_in(value, table):

@@ -37,6 +37,7 @@ from tangent2 import ir, runtime
 from tangent2.errors import UnsupportedSyntax
 from tangent2.frontend.resolve import lookup
 from tangent2.frontend.shapes import infer_scalars
+from tangent2.rules import registry
 
 # Calls whose result may be a view of their first argument.
 _VIEWS = {np.transpose, np.reshape, np.ravel, np.squeeze, np.expand_dims, np.swapaxes, np.moveaxis,
@@ -173,7 +174,12 @@ class _Analysis:
         if isinstance(stmt, gast.Expr):
             self.read(stmt.value, state, stmt)
             value = stmt.value
-            if _method(value, "append") and isinstance(value.args[0], gast.Name):
+            if isinstance(value, gast.Call) and value.args and isinstance(value.args[0], gast.Name) \
+                    and registry.writes_into(lookup(value.func, self.namespace)) \
+                    and not getattr(stmt, "generated", False):
+                state = state.copy()
+                self.write(value.args[0].id, stmt, state, in_place=False)  # np.copyto(y, v), np.add.at(y, ...)
+            elif _method(value, "append") and isinstance(value.args[0], gast.Name):
                 stack = value.func.value.id
                 state = state.copy()
                 state.points[stack] = _union(self.points_of(state, stack), self.points_of(state, value.args[0].id))
@@ -287,8 +293,9 @@ class _Analysis:
                     self.request(kind, site, target, base, stmt)
                 else:
                     what = f"'{name}' is" if not name.startswith("_") else "a value"
+                    through = f"'{writer}'" if not writer.startswith("_") else "a temporary view of it"
                     raise UnsupportedSyntax(
-                        f"{what} read here, but the array it holds was written through '{writer}' at "
+                        f"{what} read here, but the array it holds was written through {through} at "
                         f"{_where(write)} (NumPy changes both names; tangent2 gives them separate values and "
                         f"derivatives): take a copy where they start sharing the array (... = ....copy()), or "
                         f"assign a new array instead of writing into it", stmt.origin)

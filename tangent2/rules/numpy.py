@@ -12,7 +12,7 @@ only primitives that have rules themselves and the helpers of
 """
 import numpy as np
 
-from tangent2.rules.registry import jvp_rule, vjp_rule, zero_derivative
+from tangent2.rules.registry import jvp_rule, vjp_rule, writes_into_first_argument, zero_derivative
 from tangent2.runtime import (
     broadcast_like, cast_like, clip_above, clip_below, cumsum_vjp, diag_vjp,
     dot_vjp_a, dot_vjp_b, einsum_vjp_a, einsum_vjp_b, expand_last2,
@@ -981,3 +981,7 @@ zero_derivative(
     # integer and bool scalar conversions (np.int64(x)): piecewise constant
     np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64, np.bool_,
 )
+
+# Functions writing into the array passed first: no derivative rules (a derivative flowing through one is
+# UnsupportedSyntax: tangent2.frontend.activity), and writes for the aliasing analysis.
+writes_into_first_argument(np.copyto, np.put, np.place, np.putmask, np.fill_diagonal, np.random.shuffle)
