@@ -347,7 +347,7 @@ class _Plan:
         wrapper.namespace.update(namespace)
         wrapper.source_lines = {}
         # Inner gradients are inlined rather than switched, so the loop compiles as one function.
-        return simplify(normalize(wrapper, mode_switching=False))
+        return simplify(check_aliasing(normalize(wrapper, mode_switching=False), specialized=False))
 
     def check_batch_sizes(self, leaves):
         sizes = {}

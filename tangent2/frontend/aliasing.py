@@ -43,7 +43,6 @@ from tangent2.rules import registry
 _VIEWS = {np.transpose, np.reshape, np.ravel, np.squeeze, np.expand_dims, np.swapaxes, np.moveaxis,
           np.broadcast_to, np.asarray, np.asanyarray, np.real, np.diagonal, np.atleast_1d, np.atleast_2d,
           np.atleast_3d, np.flip, np.fliplr, np.flipud, np.rot90, runtime.matrix_transpose}
-_MAX_PASSES = 8
 
 
 def check_aliasing(node, specialized):
@@ -191,7 +190,7 @@ class _Analysis:
     def loop(self, stmt, state):
         if isinstance(stmt, gast.For):
             self.read(stmt.iter, state, stmt)
-        for _ in range(_MAX_PASSES):
+        while True:  # a fixpoint: the state only grows, over finitely many names, objects and checks
             if isinstance(stmt, gast.While):
                 self.read(stmt.test, state, stmt)
             inner = state.copy()

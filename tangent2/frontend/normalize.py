@@ -1048,9 +1048,10 @@ class _Normalizer:
             raise self.error(f"method '.{method}()' of this value is not supported", node, frame)
         receiver = self.to_atom(receiver, frame)
         if method == "astype":
-            args, keywords = self._call_arguments(node, frame)
-            dtype = self.materialize(self._dtype(self.atom(node.args[0], frame), frame), frame, node) if args \
-                else next((k.value for k in keywords if k.arg == "dtype"), None)
+            args, keywords = self._call_arguments(node, frame, materialize=False)
+            dtype = self._dtype(args[0], frame) if args else next((k.value for k in keywords if k.arg == "dtype"),
+                                                                  None)
+            dtype = self.materialize(dtype, frame, node) if dtype is not None else None
             copy = next((k.value for k in keywords if k.arg == "copy"), None)
             if dtype is None or len(args) > 1 or any(k.arg not in ("dtype", "copy") for k in keywords) \
                     or not (copy is None or isinstance(copy, gast.Constant)):
