@@ -17,6 +17,7 @@ import numpy as np
 from tangent2 import codegen, config, ir
 from tangent2.errors import NonDifferentiableInput, ShapeMismatch, TangentError
 from tangent2.frontend.activity import analyze
+from tangent2.frontend.aliasing import check_aliasing, is_generated
 from tangent2.frontend.normalize import StaticDict, StaticSeq, check_signature, normalize, parsed
 from tangent2.rules import registry
 from tangent2.transforms.forward import forward
@@ -273,6 +274,8 @@ class _Plan:
         normalized = normalize(node, arg_trees, mode_switching=switching)
         normalized.scalar_params = set() if scalars is None else {
             name for name, scalar in zip(normalized.params, scalars) if scalar}
+        if not is_generated(node):
+            check_aliasing(normalized, specialized=scalars is not None)
         self.output = normalized.output
         wrt_leaves = [leaf for position in self.wrt_positions
                       for leaf in _param_leaves(params[position], self.arg_structures[position])]
@@ -344,7 +347,7 @@ class _Plan:
         wrapper.namespace.update(namespace)
         wrapper.source_lines = {}
         # Inner gradients are inlined rather than switched, so the loop compiles as one function.
-        return simplify(normalize(wrapper, mode_switching=False))
+        return simplify(check_aliasing(normalize(wrapper, mode_switching=False), specialized=False))
 
     def check_batch_sizes(self, leaves):
         sizes = {}

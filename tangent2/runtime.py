@@ -34,6 +34,8 @@ __all__ = [
     "clip_below", "clip_above",
     # linear algebra
     "norm_order",
+    # checks
+    "check_not_shared", "check_not_array",
 ]
 
 
@@ -354,7 +356,10 @@ def inverse_axes(axes, ndim):
 
 
 def cast_like(x, like):
-    """``x`` converted to the floating dtype (and scalar kind) of ``like``: the adjoint of a dtype cast."""
+    """``x`` converted to the floating dtype (and scalar kind) of ``like``: the adjoint of a dtype cast (a complex
+    ``x`` for a real ``like``: its real part)."""
+    if np.iscomplexobj(x) and not np.iscomplexobj(like):
+        x = np.real(x)
     if isinstance(like, np.ndarray):
         return np.asarray(x, dtype=_float_dtype(like.dtype))
     if isinstance(like, np.generic):
@@ -605,3 +610,22 @@ def batched_jacobian_buffer(out, x):
     """Zeros of shape (batch, out features, in features) for per-example Jacobians."""
     dtype = np.result_type(_float_dtype(np.asarray(out).dtype), _float_dtype(np.asarray(x).dtype))
     return np.zeros((np.shape(x)[0], np.shape(out)[1], np.shape(x)[1]), dtype=dtype)
+
+
+# ---------------------------------------------------------------------------
+# checks
+
+def check_not_shared(a, b, message):
+    """Raise UnsupportedSyntax(``message``) when the arrays ``a`` and ``b`` share memory (see
+    tangent2.frontend.aliasing: a write through one of them that tangent2 could not follow into the other)."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.shares_memory(a, b):
+        from tangent2.errors import UnsupportedSyntax
+        raise UnsupportedSyntax(message)
+
+
+def check_not_array(value, message):
+    """Raise UnsupportedSyntax(``message``) when ``value`` is an array (see tangent2.frontend.aliasing: an
+    in-place ``+=`` into an array another name still reads)."""
+    if isinstance(value, np.ndarray):
+        from tangent2.errors import UnsupportedSyntax
+        raise UnsupportedSyntax(message)

@@ -63,8 +63,6 @@ import numpy as np
 # signature (``known_bug``) and counted as "known", or tolerated with a note (broadcast_shape).
 # Each has minimized strict-xfail regressions in tests/test_fuzz.py and an entry in docs/limitations.md.
 KNOWN_BUGS = {
-    "alias": "writes (x[i] = ..., x += ...) into an array another live name aliases or views "
-             "(v = x; v += 1.0 / z = y[1:]; y[1] = 5.0): tangent2 does not see the write through the alias",
     "broadcast_shape": "a derivative comes back broadcast to a larger shape, its values repeated: tolerated by the "
                        "checks when the values agree, counted as a note; where the wrong shape then meets an "
                        "operation, second order crashes with a shape error (reverse over reverse with dead code "
@@ -255,6 +253,13 @@ class Generator:
         self.lines = []
         self.data_seed = 0
         self.conditions = set()  # condition texts (ignored when deciding whether an expression is active)
+        self.param_names = set()  # the parameters of f
+        # Writes into an array another live name shares are outside the subset (UnsupportedSyntax; see
+        # tangent2/frontend/aliasing.py), and so is, wherever it happens in the function, a write into a name
+        # bound to a view, or into either name of an alias z = y when one is bound twice: names bound to a view
+        # or alias are never written into, and names written into are not bound to one.
+        self.aliasing = set()
+        self.ever_written = set()
 
     # ------------------------------------------------------------------ helpers
     def fresh(self, base="v"):
@@ -669,14 +674,16 @@ class Generator:
         return self.c.weighted([(5, V3), (5, S), (1.5, M33), (1, C3), (1, V2), (1, M23), (0.7, R3), (0.7, M34),
                                 (0.3, R4)])
 
-    def assign_value(self, env, shape, depth, target_written=False):
-        """Expression text for an assignment; a view or alias of a live array becomes a copy when
-        aliasing is avoided, and the alias is recorded otherwise."""
+    def assign_value(self, env, shape, depth, target=None):
+        """Expression text for an assignment to ``target``; a view or alias of a live array becomes a copy
+        where aliasing is avoided (or would be rejected: see ``self.aliasing``), and is recorded otherwise."""
         code, base = self.expr_b(shape, env, depth)
         if base is not None and shape != S:
-            if "alias" in self.avoid:
+            bare = code == base
+            if target in self.ever_written or (bare and base in self.ever_written):
                 # a fresh array: copying keeps the generated program free of aliasing
                 return f"{self.paren(code)}.copy()" if self.c.chance(0.5) else f"np.copy({code})", None
+            self.aliasing.update([target, base] if bare else [target])
             return code, base
         return code, None
 
@@ -729,7 +736,7 @@ class Generator:
     def stmt_assign(self, env, ctx, indent, depth):
         shape = self.pick_shape()
         name = self.fresh()
-        code, base = self.assign_value(env, shape, depth)
+        code, base = self.assign_value(env, shape, depth, name)
         self.emit(indent, f"{name} = {code}")
         self.bind(env, name, shape, base, self.is_active(code, env))
 
@@ -744,7 +751,7 @@ class Generator:
         shape = env.vars[name]
         # overwriting in terms of itself is the interesting case (loop-carried values, stacks in reverse mode)
         form = self.c.integer(0, 3)
-        code, base = self.assign_value(env, shape, depth)
+        code, base = self.assign_value(env, shape, depth, name)
         if form == 0 and base is None:
             code = f"0.5 * {name} + 0.5 * {self.paren(code)}"
         elif form == 1 and base is None:
@@ -760,10 +767,10 @@ class Generator:
             return self.stmt_assign(env, ctx, indent, depth)
         name = self.c.choice(names)
         shape = env.vars[name]
-        if shape != S and env.aliased(name) and "alias" in self.avoid:
+        if shape != S and (env.aliased(name) or name in self.aliasing):
             return self.stmt_assign(env, ctx, indent, depth)
-        if shape != S and env.aliased(name):
-            self.feature("alias_write")
+        if shape != S:
+            self.ever_written.add(name)
         rhs_shape = shape if self.c.chance(0.6) else S
         op = self.c.weighted([(3, "+="), (2, "-="), (2, "*="), (1, "/=")])
         rhs = self.expr(rhs_shape, env, depth - 1)
@@ -817,7 +824,7 @@ class Generator:
                     t, shape = self.fresh(), self.pick_shape()
             else:
                 t, shape = self.fresh(), self.pick_shape()
-            code, base = self.assign_value(env, shape, depth - 1)
+            code, base = self.assign_value(env, shape, depth - 1, t)
             active = self.is_active(code, env)
             targets.append((t, shape, base, active))
             values.append(code)
@@ -857,15 +864,12 @@ class Generator:
             env.zeros.add(name)
 
     def stmt_array_write(self, env, ctx, indent, depth):
-        arrays = [n for n in self.writable(env) if env.vars[n] != S]
-        if "alias" in self.avoid:
-            arrays = [n for n in arrays if not env.aliased(n)]
+        arrays = [n for n in self.writable(env) if env.vars[n] != S and not env.aliased(n) and n not in self.aliasing]
         if not arrays:
             return self.stmt_make_array(env, ctx, indent, depth)
         name = self.c.choice(arrays)
         shape = env.vars[name]
-        if env.aliased(name):
-            self.feature("alias_write")
+        self.ever_written.add(name)
         self.feature("subscript_write")
         aug = self.c.chance(0.25)
         if len(shape) == 1:
@@ -1055,6 +1059,7 @@ class Generator:
         inner.vars[row] = V3
         inner.frozen.add(row)
         inner.base[row] = m
+        self.aliasing.add(row)
         if m in env.active:
             inner.active.add(row)
         inner = self.block(inner, ctx.inner("rows"), indent + 1, self.body_count())
@@ -1185,8 +1190,8 @@ class Generator:
 
     def fresh_return(self, env, shape):
         code, base = self.expr_b(shape, env, 2)
-        if base is not None and "alias" in self.avoid:
-            code = f"{self.paren(code)} * 1.0"
+        if base is not None:
+            code = f"{self.paren(code)} * 1.0"  # callers take the result for a new array
         return code
 
     # ------------------------------------------------------------------- program

@@ -102,6 +102,24 @@ def uses_attribute_assignment(x):
     return x
 
 
+def sums_a_list_built_in_a_loop(x):
+    out = []
+    for i in range(3):
+        out.append(x * i)
+    return sum(out)
+
+
+def grows_a_tuple_in_a_loop(x):
+    out = ()
+    for i in range(3):
+        out = out + (x * i,)
+    return sum(out)
+
+
+def casts_to_a_dtype_known_at_run_time(x):
+    return x.astype(x.dtype) * x
+
+
 CASES = [
     (uses_try, "try statement", "try:"),
     (uses_with, "with statement", "with open"),
@@ -117,6 +135,11 @@ CASES = [
     (uses_import, "import statement", "import math"),
     (uses_undefined, "name 'undefined_name' is not defined", "undefined_name"),
     (uses_attribute_assignment, "assignment to Attribute", "x.foo = 1.0"),
+    (sums_a_list_built_in_a_loop, "'out' is a list built at run time (with .append())", "return sum(out)"),
+    (grows_a_tuple_in_a_loop, "'out' (a tuple, list, dict or function) is read in this loop and rebound in it",
+     "for i in range(3)"),
+    (casts_to_a_dtype_known_at_run_time, "the dtype of a conversion of a differentiated value must be known "
+     "while compiling", "x.astype(x.dtype)"),
 ]
 
 
@@ -255,6 +278,143 @@ def test_writes_tangent2_cannot_follow_through_aliases_are_rejected(function, te
     message = str(info.value)
     assert "copy" in message
     assert f"line {line_of(function, text)}" in message
+
+
+def writes_through_an_alias_of_a_parameter(x):
+    v = x
+    v += 1.0
+    return np.sum(x * v)
+
+
+def writes_into_the_base_of_a_view(x):
+    y = x * 1.0
+    z = y[1:]
+    y[1] = 5.0
+    return np.sum(z)
+
+
+def _writes_into_its_parameter(a):
+    a[0] = 5.0
+    return np.sum(a)
+
+
+def passes_an_array_a_helper_writes_into(x):
+    y = x * 1.0
+    s = _writes_into_its_parameter(y)
+    return s + np.sum(y)
+
+
+def writes_through_an_unpacked_tuple_item(x):
+    y = x * 1.0
+    t = (y, x)
+    a, b = t
+    a[0] = 5.0
+    return np.sum(y * b)
+
+
+@pytest.mark.parametrize("function, write, read", [
+    (writes_through_an_alias_of_a_parameter, "v += 1.0", "return np.sum(x * v)"),
+    (writes_into_the_base_of_a_view, "y[1] = 5.0", "return np.sum(z)"),
+    (passes_an_array_a_helper_writes_into, "a[0] = 5.0", "return s + np.sum(y)"),
+    (writes_through_an_unpacked_tuple_item, "a[0] = 5.0", "return np.sum(y * b)"),
+])
+def test_reads_of_an_array_written_through_another_name_are_rejected(function, write, read):
+    """NumPy changes every name sharing the array; tangent2 would read the old value (aliasing.py)."""
+    for transform in (tg.grad, lambda f: (lambda x: tg.jvp(f, (x,), (np.ones(3),)))):
+        with pytest.raises(UnsupportedSyntax) as info:
+            transform(function)(np.ones(3))
+        message = str(info.value)
+        assert "copy" in message
+        written_in = _writes_into_its_parameter if function is passes_an_array_a_helper_writes_into else function
+        assert f"written through" in message and f"line {line_of(written_in, write)}" in message
+        assert THIS_FILE in message and f"line {line_of(function, read)}" in message  # where it is read
+
+
+def reads_a_row_after_writing_its_matrix(x):
+    m = np.outer(x, x)
+    r = m[0]
+    m[0, 1] = 5.0
+    return np.sum(r)
+
+
+def reads_an_element_after_writing_its_array(x):
+    y = x * 1.0
+    e = y[0]
+    y[0] = 5.0
+    return e * np.sum(y)
+
+
+def adds_in_place_into_an_array_another_name_reads(x):
+    y = x * 1.0
+    z = y
+    z += 1.0
+    return np.sum(y)
+
+
+def adds_in_place_into_a_scalar_alias(s):
+    v = s
+    v += 1.0
+    return s * v
+
+
+def test_sharing_known_only_from_shapes_is_checked_when_the_function_runs():
+    """r = m[0] is a view of a matrix (a copy of a vector's element); v += ... writes into an array (rebinds a
+    scalar): the derivative checks these when it runs, and raises before computing anything wrong."""
+    for function, write, read in ((reads_a_row_after_writing_its_matrix, "m[0, 1] = 5.0", "return np.sum(r)"),
+                                  (adds_in_place_into_an_array_another_name_reads, "z += 1.0", "return np.sum(y)")):
+        with pytest.raises(UnsupportedSyntax) as info:
+            tg.grad(function)(np.ones(3))
+        message = str(info.value)
+        assert THIS_FILE in message and f"line {line_of(function, write)}" in message  # raised there
+        assert f"read again at line {line_of(function, read)}" in message and "copy" in message
+    x = np.array([0.3, -0.7, 1.1])
+    # the same constructs where nothing is shared are fine: an element of a vector, a scalar
+    np.testing.assert_allclose(tg.grad(reads_an_element_after_writing_its_array)(x),
+                               [5.0 + x[1] + x[2], x[0], x[0]])
+    assert tg.grad(adds_in_place_into_a_scalar_alias)(0.5) == pytest.approx(2 * 0.5 + 1.0)
+
+
+def writes_with_out(x):
+    y = np.zeros(3)
+    np.multiply(x, 2.0, out=y)
+    return np.sum(y)
+
+
+def test_out_arguments_are_rejected():
+    with pytest.raises(UnsupportedSyntax) as info:
+        tg.grad(writes_with_out)(np.ones(3))
+    assert "out=" in str(info.value) and f"line {line_of(writes_with_out, 'out=y')}" in str(info.value)
+
+
+def copies_into_a_differentiated_array(x):
+    y = x * 1.0
+    np.copyto(y, np.zeros(3))
+    return np.sum(y)
+
+
+def adds_at_indices_in_place(x):
+    y = np.zeros(3)
+    np.add.at(y, [0, 0], x[1])
+    return np.sum(y * y)
+
+
+def fills_the_diagonal_of_a_constant(x):
+    a = np.zeros((3, 3))
+    np.fill_diagonal(a, 2.0)
+    return np.sum(a @ x)
+
+
+@pytest.mark.parametrize("function, construct, text", [
+    (copies_into_a_differentiated_array, "copyto() writes into its first argument", "np.copyto(y"),
+    (adds_at_indices_in_place, "add.at() writes into its first argument", "np.add.at(y"),
+])
+def test_calls_writing_into_an_argument_a_derivative_flows_through_are_rejected(function, construct, text):
+    with pytest.raises(UnsupportedSyntax) as info:
+        tg.grad(function)(np.ones(3))
+    assert construct in str(info.value) and "y[...] = ..." in str(info.value)
+    assert THIS_FILE in str(info.value) and f"line {line_of(function, text)}" in str(info.value)
+    # on constants they run as in NumPy: a = 2 I
+    np.testing.assert_allclose(tg.grad(fills_the_diagonal_of_a_constant)(np.ones(3)), [2.0, 2.0, 2.0])
 
 
 def stacks_a_list_built_in_a_loop(x):

@@ -262,6 +262,30 @@ def list_append_accumulator(x):
     return np.sum(sum(out))
 
 
+def tuple_grown_in_loop(x):
+    out = ()
+    for i in range(3):
+        out = out + (x * i,)
+    return np.sum(sum(out))
+
+
+def dead_stack_in_loop(x, s, m):
+    s /= (1.5 + x[1] ** 2)
+    v4 = m - x
+    for i in range(2):
+        m = np.stack((v4[i], x))  # noqa: F841 (dead, and still changes the Hessian)
+    return s + np.sum(x)
+
+
+def _check_dead_stack_in_loop():
+    x, s, m = X3, -1.44, M23
+    g = tg.grad(dead_stack_in_loop)
+    hv = tg.jvp(g, (x, s, m), (V3, 0.0, np.zeros((2, 3))))[1]
+    # d/dx of s / (1.5 + x1^2) is -2 s x1 / (1.5 + x1^2)^2 at x1; its derivative along V3:
+    d2 = -2 * s * (1.5 - 3 * x[1] ** 2) / (1.5 + x[1] ** 2) ** 3
+    return hv, np.array([0.0, d2 * V3[1], 0.0])
+
+
 def _clear_error_or_right(f, args, expected):
     """(True, True) when tangent2 rejects f with UnsupportedSyntax or differentiates it right."""
     try:
@@ -734,32 +758,42 @@ REGRESSIONS = [
      lambda: (tg.grad(astype_int)(X3), X3.astype(int).astype(float))),
     ("list_append_accumulator", "out = []; out.append(...) in a loop: a ValueError from generated code, "
      "not UnsupportedSyntax", lambda: _clear_error_or_right(list_append_accumulator, (X3,), np.full(3, 3.0))),
-    ("alias_augmented_assignment", "v = x; v += 1.0 writes into x as well; tangent2 rebinds v only",
-     lambda: (tg.grad(alias_augmented_assignment)(X3.copy()), 2 * (X3 + 1.0))),
-    ("view_then_write_into_base", "z = y[1:] then y[1] = 5.0 changes z; tangent2 keeps z's old value",
-     lambda: (tg.grad(view_then_write_into_base)(X3.copy()), np.array([0.0, 5.0, 2 * X3[2]]))),
+    ("tuple_grown_in_loop", "out = out + (x * i,) in a range loop: the body, normalized once, read the tuple "
+     "bound before the loop in every iteration (value 2x, gradient 2; Python: 3x, 3)",
+     lambda: _clear_error_or_right(tuple_grown_in_loop, (X3,), np.full(3, 3.0))),
+    ("dead_stack_in_loop", "found by the fuzzer (seed 5, program 167): jvp(grad(f)) with a dead m = np.stack((v4[i], "
+     "x)) in a loop: Hv of shape (2, 3), row 0 zero and row 1 the x1 component repeated (should be [0, h, 0])",
+     _check_dead_stack_in_loop),
+    ("alias_augmented_assignment", "found by the fuzzer: v = x; v += 1.0 writes into x as well; tangent2 rebound v "
+     "only (gradient 2x + 1, should be 2(x + 1))",
+     lambda: _clear_error_or_right(alias_augmented_assignment, (X3.copy(),), 2 * (X3 + 1.0))),
+    ("view_then_write_into_base", "found by the fuzzer: z = y[1:] then y[1] = 5.0 changes z; tangent2 kept z's old "
+     "value", lambda: _clear_error_or_right(view_then_write_into_base, (X3.copy(),), np.array([0.0, 5.0, 2 * X3[2]]))),
 ]
 
 
 # Found by the fuzzer and since fixed: plain regression tests now.
 # Ids of REGRESSIONS fixed in tangent2: their xfail mark is dropped (delete the entry from REGRESSIONS' xfail
 # list by adding the id here once the fix is in this tree; an XPASS(strict) failure says when).
-FIXED = {"divide_then_write_in_loop_if", "vjp_array_written_after_if", "ror_array_write_in_if", "assigned_in_last_iteration", "conditional_array_literal", "conditional_inactive_reduction",
-         "conditional_inactive_sum_in_loop", "dead_array_written_in_loop", "dead_broadcast_in_loop",
-         "dead_broadcast_in_loop_crash", "for_element_augassign_then_exp_in_loop", "helper_inlined_twice",
-         "hessian_dead_matmul_in_loop", "hessian_linear_dot", "hessian_linear_matmul", "hessian_linear_vecmat",
-         "hessian_slice_after_sum", "hessian_write_into_parameter", "hvp_write_in_loop_with_untaken_branch",
-         "inactive_matmul_then_active", "inactive_rebind", "inactive_rebind_axis_in_loop",
-         "jvp_swapped_parameter_write", "loop_defined", "loop_defined_array_written_in_branch",
-         "loop_defined_in_nested_loop", "loop_defined_in_nested_loop_hvp", "loop_defined_read_in_untaken_branch",
-         "loop_sum_of_broadcast", "overlapping_slice_write_rebound_in_loop", "overlapping_slice_write_then_loop",
-         "range_bound_rebound_in_loop", "reads_previous_iteration", "reads_previous_iteration_hvp",
-         "ror_conditional_with_reshape", "ror_dead_array_written_in_loop_in_if", "ror_dead_code_in_branches",
-         "rows_loop_rebinds_array", "slice_augassign_rebound_in_loop", "slice_augassign_then_rebind_in_loop",
-         "slice_with_computed_index", "slice_with_index_array", "slice_with_index_array_hvp",
-         "slice_with_loop_arithmetic_index", "slice_write_then_swap", "swap_then_slice_write_in_loop",
-         "transpose_of_expression_grad", "transpose_of_expression_jvp", "tuple_loop_rebinds_item_grad",
-         "tuple_loop_rebinds_item_value", "unpack_param_in_if", "write_into_inactive_array", "zero_shape"}
+FIXED = {"dead_stack_in_loop", "alias_augmented_assignment", "assigned_in_last_iteration", "astype_int", "conditional_array_literal",
+         "conditional_inactive_reduction", "conditional_inactive_sum_in_loop", "dead_array_written_in_loop",
+         "dead_broadcast_in_loop", "dead_broadcast_in_loop_crash", "divide_then_write_in_loop_if",
+         "for_element_augassign_then_exp_in_loop", "helper_inlined_twice", "hessian_dead_matmul_in_loop",
+         "hessian_linear_dot", "hessian_linear_matmul", "hessian_linear_vecmat", "hessian_slice_after_sum",
+         "hessian_write_into_parameter", "hvp_write_in_loop_with_untaken_branch", "inactive_matmul_then_active",
+         "inactive_rebind", "inactive_rebind_axis_in_loop", "jvp_swapped_parameter_write", "list_append_accumulator",
+         "loop_defined", "loop_defined_array_written_in_branch", "loop_defined_in_nested_loop",
+         "loop_defined_in_nested_loop_hvp", "loop_defined_read_in_untaken_branch", "loop_sum_of_broadcast",
+         "overlapping_slice_write_rebound_in_loop", "overlapping_slice_write_then_loop",
+         "range_bound_rebound_in_loop", "reads_previous_iteration", "reads_previous_iteration_hvp", "real_attribute",
+         "ror_array_write_in_if", "ror_conditional_with_reshape", "ror_dead_array_written_in_loop_in_if",
+         "ror_dead_code_in_branches", "rows_loop_rebinds_array", "slice_augassign_rebound_in_loop",
+         "slice_augassign_then_rebind_in_loop", "slice_with_computed_index", "slice_with_index_array",
+         "slice_with_index_array_hvp", "slice_with_loop_arithmetic_index", "slice_write_then_swap",
+         "transpose_of_expression_grad", "transpose_of_expression_jvp",
+         "tuple_grown_in_loop", "tuple_loop_rebinds_item_grad", "tuple_loop_rebinds_item_value",
+         "unpack_param_in_if", "view_then_write_into_base", "vjp_array_written_after_if",
+         "write_into_inactive_array", "zero_shape"}
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -482,6 +482,11 @@ add(case(T.where_scalar_branches, _AWAY.copy(), hand=lambda x: 2 * np.where(x > 
 add(case(T.loop_over_matrix_rows_overwrite, N(3, 3) * 0.5))
 
 
+def _view_again_hand(x):
+    # y1 <- y1 y2 twice: y1 = x1 x2^2, f = x0^2 + x1^2 x2^2 + x2^2
+    return np.array([2 * x[0], 2 * x[1] * x[2] ** 2, 2 * x[1] ** 2 * x[2] + 2 * x[2]])
+
+
 def _column_assign_loop_hand(X):
     # Step i writes column i, then subtracts 0.5 X[i] from row i.  Y[r, c] keeps the
     # subtraction only when row r is done at or after column c (r >= c).
@@ -500,6 +505,15 @@ add(case(T.chained_comparison, 1.4, hand=lambda x: (1 + x) * np.exp(x), id="chai
 add(case(T.write_active_into_fixed_array, N(3), N(3),
          hand=lambda x, m: np.array([2 * x[0] * x[1], x[0] ** 2 + m[1], m[2]])))
 add(case(T.rebind_fixed_argument_in_loop, N(3), 0.7, hand=lambda x, s: 4 * x))
+add(case(T.real_and_imag_parts, N(3), hand=lambda x: 2 * x + 1.0 * (np.arange(3) == 0) * x[1]
+         + 1.0 * (np.arange(3) == 1) * x[0]))
+# int(x) = 1, int(2 x) = 2, bool(x) = 1; int(3 x0) = 3, int(2 x2) = 2
+add(case(T.casts_to_integers, U(1.1, 1.3, 3), hand=lambda x: np.array([4.0, 4.0 + 3.0, 4.0 + 2.0])))
+add(case(T.astype_copies, N(3), hand=lambda x: np.array([5.0, 2 * x[1] + x[2], 2 * x[2] + x[1]])))
+add(case(T.swap_elements_through_a_temporary, N(3), hand=lambda x: np.array([3.0, 2.0, 1.0])))
+add(case(T.view_read_before_the_write, N(3), hand=lambda x: np.array([4 * x[0], 8 * x[1] + 5.0, 12 * x[2]])))
+add(case(T.view_taken_again_after_each_write, U(0.5, 1.5, 3), hand=_view_again_hand))
+add(case(T.in_place_into_a_rebound_alias, N(3), hand=lambda x: 2 * (2 * x + 1.0)))
 
 
 # ============================================================== known tangent2 bugs

@@ -983,3 +983,53 @@ def rebind_fixed_argument_in_loop(x, s):
         t = t + s * 2.0
         s = x * x
     return np.sum(t)
+# ------------------------------------------------------------- dtype casts, real and imaginary parts
+
+def real_and_imag_parts(x):
+    return np.sum(x.real * np.real(x) + x.imag * x + np.imag(x)) + x[0].real * x[1]
+
+
+def casts_to_integers(x):
+    # truncation to an integer (or bool) is piecewise constant: only the factors x carry a derivative
+    n = x.astype(int) + np.asarray(x * 2.0, dtype=np.int32) + x.astype(bool)
+    return np.sum(n * x) + int(x[0] * 3.0) * x[1] + np.int64(x[2] * 2.0) * x[2]
+
+
+def astype_copies(x):
+    y = x.astype(np.float64)  # a copy (np.asarray would be x itself)
+    y[0] = 5.0
+    return np.sum(x * y) + float(x[1]) * x[2]
+
+
+# ------------------------------------------------------------- aliasing tangent2 follows exactly
+
+def swap_elements_through_a_temporary(x):
+    y = x * 1.0
+    t = y[0]  # an element of a vector is a copy: checked when the derivative runs
+    y[0] = y[2]
+    y[2] = t
+    return np.sum(y * np.arange(1.0, 4.0))
+
+
+def view_read_before_the_write(x):
+    y = x * 2.0
+    z = y[1:]
+    w = np.sum(z * z)
+    y[1] = 5.0
+    return w + np.sum(y * x)
+
+
+def view_taken_again_after_each_write(x):
+    y = x * 1.0
+    for i in range(2):
+        z = y[1:]
+        y[1] = z[0] * z[1]
+    return np.sum(y * x)
+
+
+def in_place_into_a_rebound_alias(x):
+    y = x * 1.0
+    z = y
+    y = y + 1.0  # y is a new array: the write below goes into the first one, which only z holds
+    z += x
+    return np.sum(y * z)

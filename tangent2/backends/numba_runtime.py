@@ -1110,17 +1110,20 @@ def _inverse_axes(axes, ndim):
 
 @overload(rt.cast_like)
 def _cast_like(x, like):
+    if not (_is_array(like) or _is_scalar(like)):
+        return lambda x, like: x
+    dtype = _float_np(like)
+    # a complex cotangent of a real value: its real part
+    value = "np.real(x)" if _is_complex(x) and not np.issubdtype(dtype, np.complexfloating) else "x"
+    if _is_array(x):
+        return _build(f"def impl(x, like):\n    return _cast({value}, _dtype)\n", _cast=_as_dtype_fn, _dtype=dtype)
     if _is_array(like):
-        dtype = _float_np(like)
-        if _is_array(x):
-            return _build("def impl(x, like):\n    return _cast(x, _dtype)\n", _cast=_as_dtype_fn, _dtype=dtype)
-        return _build("def impl(x, like):\n    return np.full((), x, _dtype)\n", _dtype=dtype)
-    if _is_scalar(like):
-        ftype = _float_np(like)
-        if _is_array(x):
-            return _build("def impl(x, like):\n    return _cast(x, _dtype)\n", _cast=_as_dtype_fn, _dtype=ftype)
-        return _build("def impl(x, like):\n    return _f(x)\n", _f=ftype)
-    return lambda x, like: x
+        return _build(f"def impl(x, like):\n    return np.full((), {value}, _dtype)\n", _dtype=dtype)
+    return _build(f"def impl(x, like):\n    return _f({value})\n", _f=dtype)
+
+
+def _is_complex(t):
+    return isinstance(t.dtype if _is_array(t) else t, types.Complex)
 
 
 # ---------------------------------------------------------------------------
@@ -1877,3 +1880,43 @@ if hasattr(rt, "batched_jacobian_buffer"):
         dtype = np.result_type(_float_np(out), _float_np(x)).type
         return _build("def impl(out, x):\n    return np.zeros((x.shape[0], out.shape[1], x.shape[1]), _dtype)\n",
                       _dtype=dtype)
+
+
+@register_jitable
+def _byte_extent(a):
+    """The lowest and one past the highest byte address of the elements of ``a``."""
+    low = a.ctypes.data
+    high = low + a.itemsize
+    for axis in range(a.ndim):
+        if a.shape[axis] == 0:
+            return low, low
+        reach = (a.shape[axis] - 1) * a.strides[axis]
+        if reach < 0:
+            low += reach
+        else:
+            high += reach
+    return low, high
+
+
+@overload(rt.check_not_shared)
+def _check_not_shared(a, b, message):
+    if _is_array(a) and _is_array(b):
+        def impl(a, b, message):
+            # np.may_share_memory (Numba has no np.shares_memory): overlapping byte ranges
+            low, high = _byte_extent(a)
+            other_low, other_high = _byte_extent(b)
+            if low < other_high and other_low < high:
+                raise ValueError("tangent2: an array is written while another name sharing it is read again (the "
+                                 "Python derivative's UnsupportedSyntax names the lines); take a copy")
+        return impl
+    return lambda a, b, message: None
+
+
+@overload(rt.check_not_array)
+def _check_not_array(value, message):
+    if _is_array(value):
+        def impl(value, message):
+            raise ValueError("tangent2: an in-place += writes into an array another name still reads (the Python "
+                             "derivative's UnsupportedSyntax names the lines); write v = v + ... instead")
+        return impl
+    return lambda value, message: None

@@ -18,6 +18,7 @@ import numpy as np
 
 from tangent2 import ir
 from tangent2.errors import UnsupportedSyntax
+from tangent2.frontend.aliasing import is_generated
 from tangent2.frontend.parse import parse
 from tangent2.frontend.resolve import local_names, location, resolve
 
@@ -44,7 +45,8 @@ _METHODS = {
     "argmax": np.argmax, "argmin": np.argmin, "all": np.all, "any": np.any,
     "reshape": np.reshape, "trace": np.trace, "round": np.round,
 }
-_ATTRIBUTES = {"T": np.transpose, "shape": np.shape, "ndim": np.ndim, "size": np.size}
+_ATTRIBUTES = {"T": np.transpose, "shape": np.shape, "ndim": np.ndim, "size": np.size, "real": np.real,
+               "imag": np.imag}
 _NUMBERS = (bool, int, float, complex, np.number, np.bool_)
 _UNROLL_LIMIT = 256
 
@@ -180,8 +182,7 @@ def resolve_aliases(node):
     track the two names separately and differentiate wrongly, so it raises
     UnsupportedSyntax asking for a ``.copy()``.
     """
-    if getattr(node.source_function, "__module__", None) == "tangent2.generated" \
-            if hasattr(node, "source_function") else False:
+    if is_generated(node):
         return node  # generated code copies before it writes
     written = _written_names(node)
     if not written:
@@ -293,6 +294,8 @@ class _Normalizer:
         self.origin = None
         self.inlining = [node.source_function] if hasattr(node, "source_function") else []
         self.runtime_lists = set()  # names bound to lists built at run time (stacks of generated code)
+        self.list_receivers = set()  # ids of the Name nodes receiving .append() / .pop(): the uses lists allow
+        self.static_reads = []  # one record per runtime loop being normalized (see _track_static_reads)
         self.loop_depth = 0
 
     # ----------------------------------------------------------------- driver
@@ -447,11 +450,12 @@ class _Normalizer:
     def _stmt_AugAssign(self, stmt, frame):
         target = stmt.target
         if isinstance(target, gast.Name):
-            current = self.expr(ir.load(target.id), frame)
+            current = self.expr(gast.copy_location(ir.load(target.id), target), frame)
             if isinstance(current, Static):
                 raise self.error("augmented assignment to a tuple, list or dict is not supported", stmt, frame)
             operand = self.runtime_atom(stmt.value, frame)
             self._bind(target, gast.BinOp(left=current, op=stmt.op, right=operand), frame)
+            self.blocks[-1][-1].in_place = True  # on an array, NumPy writes into it (see aliasing.py)
         elif isinstance(target, gast.Subscript):
             array = self._subscript_base(target, frame)
             index = self._index(target.slice, frame)
@@ -472,6 +476,8 @@ class _Normalizer:
             name = self._local_name(target.id, frame)
             if isinstance(value, gast.List):
                 self.runtime_lists.add(name)
+            else:
+                self.runtime_lists.discard(name)
             self.emit(ir.assign(name, value))
         elif isinstance(target, (gast.Tuple, gast.List)):
             self._unpack(target, value, frame)
@@ -596,14 +602,34 @@ class _Normalizer:
     def _loop_over_range(self, stmt, frame, index, range_args, bind_target):
         self.loop_depth += 1
         self.blocks.append([])
+        reads = self._track_static_reads(frame)
         if bind_target:
             bind_target()
         body = self._block(stmt.body, frame)
+        self._check_loop_carried_statics(reads, stmt, frame)
         body = self.blocks.pop() + body
         self.loop_depth -= 1
         self.origin = location(frame.node, stmt)
         loop = ir.for_range(index, range_args, [], origin=self.origin)
         self._finish_loop(loop, body, stmt, frame)
+
+    def _track_static_reads(self, frame):
+        """Start recording which static values bound before a loop (tuples, lists, dicts, functions) its
+        body reads: (frame, the bindings before the loop, the names read)."""
+        reads = (frame, dict(frame.static), set())
+        self.static_reads.append(reads)
+        return reads
+
+    def _check_loop_carried_statics(self, reads, stmt, frame):
+        """A loop body is normalized once, so a static value it reads must be the same in every iteration."""
+        self.static_reads.remove(reads)
+        _, before, names = reads
+        carried = sorted(name for name in names if frame.static.get(name) is not before[name])
+        if carried:
+            raise self.error(
+                f"'{carried[0]}' (a tuple, list, dict or function) is read in this loop and rebound in it: its "
+                f"structure is fixed while compiling, so it cannot change from one iteration to the next; use an "
+                f"array (out = np.zeros((n,) + x.shape); out[i] = ...) or separate variables", stmt, frame)
 
     def _unrolled_loop(self, stmt, items, frame):
         if any(isinstance(n, (gast.Break, gast.Continue, gast.Return)) for n in gast.walk(stmt)):
@@ -620,14 +646,17 @@ class _Normalizer:
         if stmt.orelse:
             raise self.error("while ... else is not supported", stmt, frame)
         self.blocks.append([])
+        reads = self._track_static_reads(frame)
         test = self.materialize(self.atom(stmt.test, frame), frame, stmt)
         recompute = self.blocks.pop()
         if isinstance(test, gast.Constant) and not test.value:
+            self.static_reads.remove(reads)
             return
         for s in recompute:
             self.emit(s)
         self.loop_depth += 1
         body = self._block(stmt.body, frame)
+        self._check_loop_carried_statics(reads, stmt, frame)
         self.loop_depth -= 1
         self.origin = location(frame.node, stmt)
         for s in _fresh_copies(recompute):
@@ -714,9 +743,20 @@ class _Normalizer:
         scope = frame
         while scope is not None:
             if node.id in scope.static:
-                return scope.static[node.id]
+                value = scope.static[node.id]
+                for loop_frame, before, names in self.static_reads:
+                    if loop_frame is scope and before.get(node.id) is value:
+                        names.add(node.id)
+                return value
             if node.id in scope.locals:
-                return ir.load(self._local_name(node.id, scope))
+                name = self._local_name(node.id, scope)
+                if name in self.runtime_lists and id(node) not in self.list_receivers:
+                    raise self.error(
+                        f"'{node.id}' is a list built at run time (with .append()): it can only be appended to "
+                        f"and popped from, not used as a value; preallocate an array (out = np.zeros((n,) + "
+                        f"x.shape); out[i] = ...), accumulate a sum (total = total + ...), or build the list "
+                        f"with a comprehension over a constant range ([... for i in range(n)])", node, frame)
+                return ir.load(name)
             scope = scope.parent
         if node.id not in frame.namespace:
             raise self.error(f"name '{node.id}' is not defined", node, frame)
@@ -767,7 +807,7 @@ class _Normalizer:
             raise self.error(f"attribute '{node.attr}' of this value is not supported", node, frame)
         if node.attr in _ATTRIBUTES:
             return ir.call(self._global_ref(_ATTRIBUTES[node.attr], frame), [base])
-        if node.attr in ("dtype", "real", "imag"):
+        if node.attr == "dtype":
             return gast.Attribute(value=base, attr=node.attr, ctx=gast.Load())
         raise self.error(f"array attribute '.{node.attr}' is not supported", node, frame)
 
@@ -926,6 +966,8 @@ class _Normalizer:
     # ------------------------------------------------------------------ calls
     def _expr_Call(self, node, frame):
         if isinstance(node.func, gast.Attribute):
+            if node.func.attr in ("append", "pop") and isinstance(node.func.value, gast.Name):
+                self.list_receivers.add(id(node.func.value))
             receiver = self.expr(node.func.value, frame)
             if not isinstance(receiver, StaticObject):
                 return self._method_call(node, receiver, frame)
@@ -957,7 +999,13 @@ class _Normalizer:
                 fields[value._fields.index(k.arg)] = k.value
             return StaticSeq(fields, value)
         args, keywords = self._call_arguments(node, frame)
-        return ir.call(func.ref, args, keywords)
+        return self._primitive_call(func.ref, args, keywords, node, frame)
+
+    def _primitive_call(self, func, args, keywords, node, frame):
+        if any(k.arg == "out" for k in keywords):
+            raise self.error("out= arguments are not supported (the call writes into an array tangent2 "
+                             "follows separately); assign the result instead (y = np.multiply(a, b))", node, frame)
+        return ir.call(func, args, keywords)
 
     def _call_arguments(self, node, frame, materialize=True):
         for arg in node.args:
@@ -969,16 +1017,21 @@ class _Normalizer:
             if k.arg is None:
                 raise self.error("**kwargs in a call is not supported", node, frame)
             value = self.atom(k.value, frame)
+            if k.arg == "dtype":
+                value = self._dtype(value, frame)
             keywords.append(gast.keyword(arg=k.arg, value=self.materialize(value, frame, node) if materialize
                                          else value))
         if materialize:
             args = [self.materialize(a, frame, node) for a in args]
-            for arg in args:
-                if isinstance(arg, gast.Name) and arg.id in self.runtime_lists:
-                    raise self.error("a list built with .append() in a loop cannot be passed to a function "
-                                     "(np.stack, np.array, ...); preallocate an array (out = np.zeros(n); "
-                                     "out[i] = ...) or build a tuple", node, frame)
         return args, keywords
+
+    def _dtype(self, value, frame):
+        """A dtype argument: Python's int, float, bool and complex as the NumPy types they stand for (which
+        Numba accepts as dtypes)."""
+        if isinstance(value, StaticObject) and value.value in (int, float, bool, complex):
+            numpy_type = np.dtype(value.value).type
+            return StaticObject(numpy_type, self._global_ref(numpy_type, frame))
+        return value
 
     def _method_call(self, node, receiver, frame):
         method = node.func.attr
@@ -997,9 +1050,18 @@ class _Normalizer:
             raise self.error(f"method '.{method}()' of this value is not supported", node, frame)
         receiver = self.to_atom(receiver, frame)
         if method == "astype":
-            args, keywords = self._call_arguments(node, frame)
-            return ir.call(self._global_ref(np.asarray, frame), [receiver],
-                           [gast.keyword(arg="dtype", value=args[0])] if args else keywords)
+            args, keywords = self._call_arguments(node, frame, materialize=False)
+            dtype = self._dtype(args[0], frame) if args else next((k.value for k in keywords if k.arg == "dtype"),
+                                                                  None)
+            dtype = self.materialize(dtype, frame, node) if dtype is not None else None
+            copy = next((k.value for k in keywords if k.arg == "copy"), None)
+            if dtype is None or len(args) > 1 or any(k.arg not in ("dtype", "copy") for k in keywords) \
+                    or not (copy is None or isinstance(copy, gast.Constant)):
+                raise self.error("only .astype(dtype) and .astype(dtype, copy=False) are supported", node, frame)
+            # astype copies unless told not to: np.asarray would return the array itself for its own dtype
+            copies = not (isinstance(copy, gast.Constant) and copy.value is False)
+            return ir.call(self._global_ref(np.array if copies else np.asarray, frame), [receiver],
+                           [gast.keyword(arg="dtype", value=dtype)])
         if method == "item":
             return ir.call(self._global_ref(float, frame), [receiver])
         if method not in _METHODS:
@@ -1009,7 +1071,8 @@ class _Normalizer:
             args = [ir.tuple_(args)]
         if method == "transpose" and len(args) > 1:
             args = [ir.tuple_(args)]
-        return ir.call(self._global_ref(_METHODS[method], frame), [receiver] + args, keywords)
+        return self._primitive_call(self._global_ref(_METHODS[method], frame), [receiver] + args, keywords, node,
+                                    frame)
 
     def _inline(self, callee, defining_frame, call_node, frame, closure, identity):
         """Inline a call to a user function; returns its result (atom or static)."""
@@ -1054,7 +1117,14 @@ class _Normalizer:
                     raise self.error(f"{name}() missing argument '{p}'", call_node, frame)
                 self.origin = location(callee, callee)
                 self._bind(ir.store(p), self._snapshot(value, frame) if isinstance(value, Static) else value, inner)
-            body = self._block(callee.body, inner, _mutated_params(callee))
+            mutated = _mutated_params(callee)
+            body = self._block(callee.body, inner, mutated)
+            if is_generated(callee):
+                for stmt in ir.walk_statements(body):
+                    stmt.generated = True  # tangent2's own code: it copies before it writes
+            else:
+                for stmt in body[:len(mutated)]:
+                    stmt.shares_caller_array = True  # Python writes into the caller's array (see aliasing.py)
             result, body = self._lower_function_returns(body, inner, callee, at_top=False)
         finally:
             self.inlining.pop()

@@ -12,7 +12,7 @@ only primitives that have rules themselves and the helpers of
 """
 import numpy as np
 
-from tangent2.rules.registry import jvp_rule, vjp_rule, zero_derivative
+from tangent2.rules.registry import jvp_rule, vjp_rule, writes_into_first_argument, zero_derivative
 from tangent2.runtime import (
     broadcast_like, cast_like, clip_above, clip_below, cumsum_vjp, diag_vjp,
     dot_vjp_a, dot_vjp_b, einsum_vjp_a, einsum_vjp_b, expand_last2,
@@ -843,6 +843,29 @@ def array_jvp(object_dot, ans, object, dtype=None):
     return np.array(object_dot, dtype=dtype)
 
 
+# Complex values follow JAX's convention: a cotangent flows through a holomorphic function unconjugated, and
+# cast_like projects a complex cotangent onto a real input by its real part; for real inputs np.real is the
+# identity and np.imag is zero.
+@vjp_rule(np.real)
+def real_vjp(g, ans, val):
+    return cast_like(g, val)
+
+
+@jvp_rule(np.real)
+def real_jvp(val_dot, ans, val):
+    return np.real(val_dot)
+
+
+@vjp_rule(np.imag)
+def imag_vjp(g, ans, val):
+    return cast_like(-1j * g, val)
+
+
+@jvp_rule(np.imag)
+def imag_jvp(val_dot, ans, val):
+    return np.imag(val_dot)
+
+
 @vjp_rule(np.float64)
 def float64_vjp(g, ans, x):
     return cast_like(g, x)
@@ -955,4 +978,10 @@ zero_derivative(
     np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
     np.logical_and, np.logical_or, np.logical_not, np.logical_xor,
     np.all, np.any, np.floor_divide, np.heaviside,
+    # integer and bool scalar conversions (np.int64(x)): piecewise constant
+    np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64, np.bool_,
 )
+
+# Functions writing into the array passed first: no derivative rules (a derivative flowing through one is
+# UnsupportedSyntax: tangent2.frontend.activity), and writes for the aliasing analysis.
+writes_into_first_argument(np.copyto, np.put, np.place, np.putmask, np.fill_diagonal, np.random.shuffle)

@@ -24,9 +24,12 @@ with keyword arguments bind correctly.
 """
 import inspect
 
+import numpy as np
+
 VJP_RULES = {}
 JVP_RULES = {}
 ZERO_DERIVATIVE = set()
+WRITES_INTO_FIRST = set()
 
 
 def _register(table, primitives, rule):
@@ -59,6 +62,22 @@ def zero_derivative(*primitives):
     """Declare that the outputs of ``primitives`` never carry a derivative."""
     for primitive in primitives:
         ZERO_DERIVATIVE.add(_key(primitive))
+
+
+def writes_into_first_argument(*primitives):
+    """Declare that ``primitives`` write into the array passed first (np.copyto, np.put, ...)."""
+    for primitive in primitives:
+        WRITES_INTO_FIRST.add(_key(primitive))
+
+
+def writes_into(primitive):
+    """Whether calling ``primitive`` writes into its first argument (also ``np.add.at`` and other ufuncs')."""
+    if isinstance(getattr(primitive, "__self__", None), np.ufunc) and getattr(primitive, "__name__", "") == "at":
+        return True
+    try:
+        return primitive in WRITES_INTO_FIRST
+    except TypeError:
+        return False
 
 
 def _check_signature(rule, leading):

@@ -314,7 +314,8 @@ zero_derivative(
     runtime.max_weight, runtime.min_weight, runtime.fmax_weight, runtime.fmin_weight,
     runtime.clip_below, runtime.clip_above, runtime.norm_order,
     runtime.jacobian_buffer, runtime.basis_vector, runtime.stop_gradient, runtime.batch_buffer,
-    runtime.batched_basis, runtime.batched_jacobian_buffer,
+    runtime.batched_basis, runtime.batched_jacobian_buffer, runtime.check_not_shared,
+    runtime.check_not_array,
 )
 
 

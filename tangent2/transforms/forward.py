@@ -152,7 +152,7 @@ class _Forward:
         if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and value.func.attr == "pop":
             return [], ir.method_call(ir.load(self.dot(value.func.value.id)), "pop")
         primitive, args, keywords = inline.primitive_call(value, self.namespace)
-        if is_zero_derivative(primitive):
+        if is_zero_derivative(primitive, value, self.namespace):
             return [], inline.zero(ans)
         rule = registry.lookup(registry.JVP_RULES, primitive)
         if rule is None:

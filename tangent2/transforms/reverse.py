@@ -551,7 +551,7 @@ class _Reverse:
         operands = dict(enumerate(args))
         active = [i for i, a in operands.items() if _is_active(a, self.active)] + \
                  [k for k, a in keywords.items() if _is_active(a, self.active)]
-        if not active or is_zero_derivative(primitive):
+        if not active or is_zero_derivative(primitive, stmt.value, self.namespace):
             return []
         rule = registry.lookup(registry.VJP_RULES, primitive)
         if rule is None:
