@@ -25,7 +25,7 @@ def emit(node):
     The function has ``__tangent2_source__`` (its text) set.
     """
     text = to_source(node)
-    path = _write(text)
+    path = write_source(text)
     namespace = dict(node.namespace)
     code = compile(text, path, "exec")
     exec(code, namespace)
@@ -121,7 +121,7 @@ def cache_dir():
     return os.path.join(base, "tangent2")
 
 
-def _write(text):
+def write_source(text):
     """Write ``text`` under its content hash, atomically; reuse an intact existing file."""
     digest = hashlib.sha256(text.encode()).hexdigest()[:24]
     directory = cache_dir()

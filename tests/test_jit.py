@@ -72,6 +72,13 @@ def f32_loss(w, x):
     return np.sum(np.tanh(x * w) ** 2 + 0.5 * w)
 
 
+def per_example_loss(w, x, y):
+    h = x
+    for i in range(3):
+        h = np.tanh(w * h + 0.1 * i)
+    return np.sum((h - y) ** 2)
+
+
 def squeezed(x):
     return np.sum(np.squeeze(x) ** 2)  # np.squeeze without axis=: Numba cannot know the result's ndim
 
@@ -205,6 +212,33 @@ def test_plain_function_and_parallel_target():
     # a function Numba cannot compile as written (a dict argument): tangent2's generated primal stands in
     assert tg.jit(mlp_loss)(PARAMS, X, Y) == pytest.approx(mlp_loss(PARAMS, X, Y), rel=1e-12)
     assert tg.jit(tg.grad(cubic), target="parallel")(1.5) == pytest.approx(9.75)
+
+
+def test_parallel_target_runs_the_vmap_batch_loop_with_prange():
+    per_example = tg.vmap(tg.value_and_grad(per_example_loss), in_axes=(None, 0, 0))
+    rng = np.random.default_rng(3)
+    w, x, y = rng.uniform(0.2, 0.8, 4), rng.standard_normal((33, 4)), rng.standard_normal((33, 4))
+    parallel = tg.jit(per_example, target="parallel", cache=False)  # compiled here: Numba keeps its diagnostics
+    values, grads = parallel(w, x, y)
+    expected_values, expected_grads = per_example(w, x, y)      # the batch loop in Python
+    serial_values, serial_grads = tg.jit(per_example)(w, x, y)  # and compiled without prange
+    np.testing.assert_allclose(values, expected_values, rtol=1e-12)
+    np.testing.assert_allclose(grads, expected_grads, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(grads, serial_grads, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(values, serial_values, rtol=1e-12)
+    # one example by itself, against finite differences
+    eps = 1e-6
+    bump = np.zeros(4)
+    bump[2] = eps
+    numeric = (per_example_loss(w + bump, x[5], y[5]) - per_example_loss(w - bump, x[5], y[5])) / (2 * eps)
+    assert grads[5, 2] == pytest.approx(numeric, rel=1e-6)
+    (dispatcher,) = parallel.dispatchers
+    compiled_source = dispatcher.py_func.__tangent2_source__
+    assert "for _batch in prange(1, _n):" in compiled_source
+    assert "for _batch in range(1, _n):" in per_example.source  # the Python loop is unchanged
+    diagnostics = dispatcher.get_metadata(dispatcher.signatures[0])["parfor_diagnostics"]
+    stops = [getattr(parfor.loop_nests[0].stop, "name", None) for parfor in diagnostics.initial_parfors]
+    assert "_n" in stops  # Numba made the batch loop a parallel loop
 
 
 def test_compile_failure_names_generated_and_user_lines():

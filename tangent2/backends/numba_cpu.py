@@ -51,6 +51,8 @@ def compile_function(function, *, parallel=False, cache=True):
     import numba
     from tangent2.backends import numba_runtime  # noqa: F401  (registers the overloads)
     function = with_compiled_callees(function, cache)
+    if parallel:
+        function = with_parallel_batch_loops(function)
     give_module(function)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=numba.NumbaWarning)
@@ -102,6 +104,54 @@ def with_compiled_callees(function, cache=True, _active=None):
     stem = os.path.splitext(os.path.basename(function.__code__.co_filename))[0]
     replaced["__name__"] = "_tangent2_generated_" + re.sub(r"\W", "_", stem) + "_with_callees"
     return copy
+
+
+_BATCH_LOOP = re.compile(r"^(\s*for _batch(?:_\d+)? in )range\(", re.MULTILINE)
+
+
+def with_parallel_batch_loops(function):
+    """``function``, or a version of it whose vmap batch loops run with ``numba.prange``.
+
+    ``vmap`` generates ``for _batch in range(1, _n):`` after a first example
+    that allocates the stacked outputs; each iteration computes one example
+    from its own locals and writes only its slice ``_stacked_k[_batch]``, so
+    the iterations are independent and Numba may run them on several threads.
+    The Python derivative keeps ``range``; this version is written to its own
+    file (its text differs by ``prange``) and compiled with ``parallel=True``.
+    """
+    import numba
+    from tangent2 import codegen
+    text = getattr(function, "__tangent2_source__", None)
+    if not text or not _BATCH_LOOP.search(text):
+        return function
+    text = _numba_safe_names(_BATCH_LOOP.sub(r"\1prange(", text), function.__code__.co_varnames)
+    path = codegen.write_source(text)
+    namespace = dict(function.__globals__)
+    namespace.pop("__name__", None)
+    namespace["prange"] = numba.prange
+    exec(compile(text, path, "exec"), namespace)
+    parallel = namespace[function.__name__]
+    parallel.__tangent2_source__ = text
+    parallel.__tangent2_original__ = getattr(function, "__tangent2_original__", function)
+    return parallel
+
+
+_NUMBERED = re.compile(r"_(\d+)")
+
+
+def _numba_safe_names(text, local_names):
+    """``text`` with local names ending in ``_<digits>`` renamed (``dy_2`` -> ``dy_v2``), outside comments.
+
+    Numba's parallel lowering turns its SSA versions of a variable (``dy.2``)
+    into identifiers (``dy_2``) and fails ("key already in dictionary") when
+    the function already has a variable of that name, as generated code does.
+    """
+    renames = {name: _NUMBERED.sub(r"_v\1", name) for name in local_names if re.search(r"_\d+$", name)}
+    if not renames:
+        return text
+    pattern = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, sorted(renames, key=len, reverse=True))) + r")\b")
+    return "\n".join(line if line.lstrip().startswith("#") else pattern.sub(lambda m: renames[m.group(1)], line)
+                     for line in text.split("\n"))
 
 
 class _GeneratedModule:
