@@ -346,3 +346,33 @@ def test_cuda_kernel_under_simulator(tmp_path):
     module.write_text("import numpy as np\n\n\ndef f(x, y):\n    return x ** 2 * y + np.sin(x * y)\n")
     env = {"NUMBA_ENABLE_CUDASIM": "1", "TANGENT2_CACHE_DIR": str(tmp_path / "cache")}
     assert _run(CUDA_SCRIPT, env, str(module)).strip().endswith("OK")
+
+
+EDIT_SCRIPT = textwrap.dedent("""
+    import importlib.util, json, sys
+    import numpy as np
+    import tangent2 as tg
+    spec = importlib.util.spec_from_file_location("edited_user_module", sys.argv[1])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    x = np.array([0.3, -0.7, 1.1])
+    jacobian = tg.jit(tg.jacfwd(module.f))(x)
+    hessian = tg.jit(tg.hessian(module.g))(x)
+    print(json.dumps({"jacobian": jacobian.tolist(), "hessian": hessian.tolist()}))
+""")
+
+
+def test_cached_nested_derivative_after_the_users_file_is_edited(tmp_path):
+    # The jacfwd/hessian wrappers' text names their callees, not their content: editing f gave the same wrapper
+    # file, whose cached machine code called the old callees (ModuleNotFoundError in the next process).
+    module = tmp_path / "edited_user_module.py"
+    env = {"TANGENT2_CACHE_DIR": str(tmp_path / "cache")}
+    x = np.array([0.3, -0.7, 1.1])
+    for k, function in enumerate(("sin", "cos", "sin")):
+        module.write_text(f"import numpy as np\n\n\ndef f(x):\n    return np.{function}(x) * x\n\n\n"
+                          f"def g(x):\n    return np.sum(np.{function}(x) * x)\n")
+        result = json.loads(_run(EDIT_SCRIPT, env, str(module)).strip().splitlines()[-1])
+        s, c = (np.sin(x), np.cos(x)) if function == "sin" else (np.cos(x), -np.sin(x))
+        second = -s  # the second derivative of sin and of cos is minus the function
+        np.testing.assert_allclose(result["jacobian"], np.diag(c * x + s), rtol=1e-12, atol=1e-15, err_msg=str(k))
+        np.testing.assert_allclose(result["hessian"], np.diag(second * x + 2 * c), rtol=1e-12, atol=1e-15)

@@ -68,9 +68,9 @@ def with_compiled_callees(function, cache=True, _active=None):
     Wrappers such as ``jacfwd``'s call other generated functions
     (``f_grad(x, d_out)``, ``f_grad_jvp(...)``) through their globals; Numba
     compiles a call only to a jitted function.  The copy has the same code
-    (file and lines, so the on-disk cache and error locations are unchanged)
-    and globals in which each generated callee is replaced by its dispatcher;
-    the original function, which the Python Derivative runs, is untouched.
+    and line numbers, in a file of its own (see below), and globals in which
+    each generated callee is replaced by its dispatcher; the original
+    function, which the Python Derivative runs, is untouched.
     """
     import numba
     globals_ = function.__globals__
@@ -95,14 +95,22 @@ def with_compiled_callees(function, cache=True, _active=None):
                 dispatcher = _CALLEES[callee] = numba.njit(cache=cache, nogil=True)(inner)
         replaced[name] = dispatcher
     active.discard(function)
-    replaced.pop("__name__", None)
-    copy = types.FunctionType(function.__code__, replaced, function.__name__, function.__defaults__,
-                              function.__closure__)
-    copy.__qualname__ = function.__qualname__
-    copy.__tangent2_source__ = getattr(function, "__tangent2_source__", None)
+    # The copy is compiled from its own file: the wrapper's text with a last line naming the files its callees
+    # were compiled from.  Numba's on-disk cache is keyed on the file, so editing the user's function (new
+    # callee files, same wrapper text) gives a new entry instead of loading machine code that calls the old
+    # callees (whose modules a new process does not have: ModuleNotFoundError).  Lines are unchanged.
+    callees = ", ".join(f"{name} = {os.path.basename(replaced[name].py_func.__code__.co_filename)}"
+                        for name in names if hasattr(replaced[name], "py_func"))
+    text = function.__tangent2_source__ + f"# compiled with its callees: {callees}\n"
+    from tangent2 import codegen
+    path = codegen.write_source(text)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    replaced["__name__"] = "_tangent2_generated_" + re.sub(r"\W", "_", stem)
+    exec(compile(text, path, "exec"), replaced)
+    copy = replaced[function.__name__]
+    copy.__defaults__ = function.__defaults__
+    copy.__tangent2_source__ = text
     copy.__tangent2_original__ = function
-    stem = os.path.splitext(os.path.basename(function.__code__.co_filename))[0]
-    replaced["__name__"] = "_tangent2_generated_" + re.sub(r"\W", "_", stem) + "_with_callees"
     return copy
 
 
