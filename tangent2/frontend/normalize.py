@@ -32,7 +32,7 @@ _UNSUPPORTED_STATEMENTS = {
 _UNSUPPORTED_EXPRESSIONS = {
     gast.Yield: "yield", gast.YieldFrom: "yield from", gast.Await: "await",
     gast.Starred: "starred argument (*args)", gast.JoinedStr: "f-string", gast.SetComp: "set comprehension",
-    gast.DictComp: "dict comprehension", gast.Set: "set literal", gast.NamedExpr: "assignment expression (:=)",
+    gast.Set: "set literal", gast.NamedExpr: "assignment expression (:=)",
 }
 if hasattr(gast, "Match"):
     _UNSUPPORTED_STATEMENTS[gast.Match] = "match statement"
@@ -296,6 +296,7 @@ class _Normalizer:
         self.runtime_lists = set()  # names bound to lists built at run time (stacks of generated code)
         self.list_receivers = set()  # ids of the Name nodes receiving .append() / .pop(): the uses lists allow
         self.static_reads = []  # one record per runtime loop being normalized (see _track_static_reads)
+        self.carried = {}  # (id(frame), name) -> the static tree a runtime loop carries in variables (_carry_statics)
         self.loop_depth = 0
 
     # ----------------------------------------------------------------- driver
@@ -470,7 +471,8 @@ class _Normalizer:
         """Assign ``value`` (operation, atom or static) to ``target``."""
         if isinstance(target, gast.Name):
             if isinstance(value, Static):
-                frame.static[target.id] = self._snapshot(value, frame)
+                if not self._rebind_carried(target.id, value, frame):
+                    frame.static[target.id] = self._snapshot(value, frame)
                 return
             frame.static.pop(target.id, None)
             name = self._local_name(target.id, frame)
@@ -488,6 +490,18 @@ class _Normalizer:
             self.emit(ir.assign(gast.Subscript(value=array, slice=index, ctx=gast.Store()), value))
         else:
             raise self.error(f"assignment to {type(target).__name__} is not supported", target, frame)
+
+    def _bind_item(self, target, item, frame):
+        """Bind an item of a loop or comprehension that is unrolled: a constant (a dict key, an index of
+        enumerate) stays known while compiling, so that it can index tuples and dicts (d[k], t[i])."""
+        if isinstance(target, gast.Name) and isinstance(item, gast.Constant):
+            frame.static[target.id] = item
+        elif isinstance(target, (gast.Tuple, gast.List)) and isinstance(item, StaticSeq) \
+                and len(item.items) == len(target.elts) and not any(isinstance(t, gast.Starred) for t in target.elts):
+            for sub_target, sub_item in zip(target.elts, item.items):
+                self._bind_item(sub_target, sub_item, frame)
+        else:
+            self._bind(target, item, frame)
 
     def _subscript_base(self, target, frame):
         base = target.value
@@ -600,6 +614,7 @@ class _Normalizer:
         self._loop_over_range(stmt, frame, index, args, None)
 
     def _loop_over_range(self, stmt, frame, index, range_args, bind_target):
+        carried = self._carry_statics(stmt, frame)
         self.loop_depth += 1
         self.blocks.append([])
         reads = self._track_static_reads(frame)
@@ -607,11 +622,66 @@ class _Normalizer:
             bind_target()
         body = self._block(stmt.body, frame)
         self._check_loop_carried_statics(reads, stmt, frame)
+        self._release_statics(carried)
         body = self.blocks.pop() + body
         self.loop_depth -= 1
         self.origin = location(frame.node, stmt)
         loop = ir.for_range(index, range_args, [], origin=self.origin)
         self._finish_loop(loop, body, stmt, frame)
+
+    def _carry_statics(self, stmt, frame):
+        """Tuples, lists and dicts of arrays and numbers bound before a runtime loop and rebound in its body
+        (params = tuple(p - lr * g for ...)) become one variable per leaf, carried from one iteration to the
+        next (params_0, params_1, ...): the body is normalized once, and while each rebinding keeps the
+        structure it assigns these variables (_rebind_carried).  Returns the keys of self.carried added."""
+        added = []
+        for name in sorted(ir.assigned_names(stmt.body)):
+            key = (id(frame), name)
+            value = frame.static.get(name)
+            if key in self.carried or not _is_runtime_tree(value):
+                continue
+            tree = self._carried_tree(value, name)
+            for variable, leaf in zip(_leaves(tree), _leaves(value)):
+                self.emit(ir.assign(variable.id, _atom_copy(leaf)))
+            frame.static[name] = self.carried[key] = tree
+            added.append(key)
+        return added
+
+    def _carried_tree(self, value, base):
+        if isinstance(value, StaticSeq):
+            return StaticSeq([self._carried_tree(v, f"{base}_{i}") for i, v in enumerate(value.items)], value.kind)
+        if isinstance(value, StaticDict):
+            return StaticDict(value.keys, [self._carried_tree(v, f"{base}_{k}" if str(k).isidentifier() else
+                                                              f"{base}_{i}")
+                                           for i, (k, v) in enumerate(zip(value.keys, value.values))])
+        return ir.load(self.fresh(base))
+
+    def _rebind_carried(self, name, value, frame):
+        """``name = value`` inside a loop carrying ``name`` (_carry_statics): assign its variables and return
+        True when ``value`` has the same structure; otherwise the loop stops carrying it (False), and a read
+        of it in the loop is rejected (_check_loop_carried_statics)."""
+        key = (id(frame), name)
+        tree = self.carried.get(key)
+        if tree is None:
+            return False
+        if not (_is_runtime_tree(value) and _same_structure(value, tree)):
+            del self.carried[key]
+            return False
+        variables = [leaf.id for leaf in _leaves(tree)]
+        leaves = []
+        for position, leaf in enumerate(_leaves(value)):
+            if isinstance(leaf, gast.Name) and leaf.id in variables[:position]:
+                leaf = self._snapshot(leaf, frame)  # params = (params[1], params[0]): assigned before it is read
+            leaves.append(leaf)
+        for variable, leaf in zip(variables, leaves):
+            if not (isinstance(leaf, gast.Name) and leaf.id == variable):
+                self.emit(ir.assign(variable, _atom_copy(leaf)))
+        frame.static[name] = tree
+        return True
+
+    def _release_statics(self, keys):
+        for key in keys:
+            self.carried.pop(key, None)
 
     def _track_static_reads(self, frame):
         """Start recording which static values bound before a loop (tuples, lists, dicts, functions) its
@@ -637,7 +707,7 @@ class _Normalizer:
                              stmt, frame)
         for item in items:
             self.origin = location(frame.node, stmt)
-            self._bind(stmt.target, item, frame)
+            self._bind_item(stmt.target, item, frame)
             for s in stmt.body:
                 self.origin = location(frame.node, s)
                 self._statement(s, frame)
@@ -645,18 +715,21 @@ class _Normalizer:
     def _stmt_While(self, stmt, frame):
         if stmt.orelse:
             raise self.error("while ... else is not supported", stmt, frame)
+        carried = self._carry_statics(stmt, frame)
         self.blocks.append([])
         reads = self._track_static_reads(frame)
         test = self.materialize(self.atom(stmt.test, frame), frame, stmt)
         recompute = self.blocks.pop()
         if isinstance(test, gast.Constant) and not test.value:
             self.static_reads.remove(reads)
+            self._release_statics(carried)
             return
         for s in recompute:
             self.emit(s)
         self.loop_depth += 1
         body = self._block(stmt.body, frame)
         self._check_loop_carried_statics(reads, stmt, frame)
+        self._release_statics(carried)
         self.loop_depth -= 1
         self.origin = location(frame.node, stmt)
         for s in _fresh_copies(recompute):
@@ -930,9 +1003,12 @@ class _Normalizer:
     def _expr_GeneratorExp(self, node, frame):
         return self._comprehension(node, frame)
 
+    def _expr_DictComp(self, node, frame):
+        return self._comprehension(node, frame)
+
     def _comprehension(self, node, frame):
         """Comprehensions over static sequences or constant ranges are unrolled."""
-        results = []
+        results = []  # the elements (for a dict comprehension, (key, value) pairs)
         inner = Frame(frame.node, frame.namespace, parent=frame)
         inner.locals = set()
         for generator in node.generators:
@@ -941,17 +1017,27 @@ class _Normalizer:
 
         def loop(generators):
             if not generators:
-                results.append(self.atom(node.elt, inner))
+                if isinstance(node, gast.DictComp):
+                    key = self.expr(node.key, inner)
+                    if not isinstance(key, gast.Constant):
+                        raise self.error("dict comprehension keys must be constants while compiling (a key of a "
+                                         "dict, an item of a tuple of strings, ...)", node, frame)
+                    results.append((key.value, self.atom(node.value, inner)))
+                else:
+                    results.append(self.atom(node.elt, inner))
                 return
             generator = generators[0]
             if generator.is_async:
                 raise self.error("async comprehensions are not supported", node, frame)
             for item in self._static_items(generator.iter, frame, node):
-                self._bind(generator.target, item, inner)
+                self._bind_item(generator.target, item, inner)
                 if all(_static_truth(self.expr(cond, inner)) for cond in generator.ifs):
                     loop(generators[1:])
 
         loop(node.generators)
+        if isinstance(node, gast.DictComp):
+            items = dict(results)  # a repeated key keeps its first place and its last value, as in Python
+            return StaticDict(list(items), list(items.values()))
         return StaticSeq(results, list)
 
     def _static_items(self, iterable, frame, node):
@@ -1542,6 +1628,18 @@ def _leaves(value):
     if isinstance(value, StaticDict):
         return [leaf for item in value.values for leaf in _leaves(item)]
     return [value]
+
+
+def _atom_copy(atom):
+    return ir.load(atom.id) if isinstance(atom, gast.Name) else ir.const(atom.value)
+
+
+def _is_runtime_tree(value):
+    """Whether ``value`` is a tuple, list or dict (nested) of variables and numbers: what a loop can carry."""
+    if isinstance(value, (StaticSeq, StaticDict)):
+        return all(_is_runtime_tree(v) for v in (value.items if isinstance(value, StaticSeq) else value.values))
+    return isinstance(value, gast.Name) or isinstance(value, gast.Constant) \
+        and isinstance(value.value, _NUMBERS) and not isinstance(value.value, bool)
 
 
 def _same_structure(a, b):
