@@ -314,9 +314,17 @@ class _Plan:
         inner = Derivative(derivative.target, "jvp" if forward else "pullback", position)._plan(args, specialize)
         primal = Derivative(derivative.target, "primal", position)._plan(args, specialize).function
         if self.kind == "batched_jacobian":
-            return batched_jacobian_wrapper("forward" if forward else "reverse", f"{node.name}_batched_jacobian",
-                                            leaves, x, primal, inner.function)
-        return jacobian_wrapper(self.kind, f"{node.name}_{self.kind}", leaves, x, primal, inner.function)
+            wrapper = batched_jacobian_wrapper("forward" if forward else "reverse", f"{node.name}_batched_jacobian",
+                                               leaves, x, primal, inner.function)
+        else:
+            wrapper = jacobian_wrapper(self.kind, f"{node.name}_{self.kind}", leaves, x, primal, inner.function)
+        if not specialize:
+            return wrapper  # inlined by a caller, which differentiates it further
+        # Called directly: the JVP (or VJP) is inlined into the basis loop, so that what does not depend on
+        # the basis direction (the primal, and the tangent of the constant seed) is hoisted out of it:
+        # computed once, not once per column.
+        wrapper.source_lines = {}
+        return simplify(check_aliasing(normalize(wrapper, mode_switching=False), specialized=False), hoist=True)
 
     def _vmap(self, derivative, node, params, args):
         """Normalize a generated batch loop around the target (see transforms/vmap.py)."""

@@ -171,6 +171,11 @@ class JitFunction:
                 entry = self._tree_entry(args, leaves)
                 if entry is not None:
                     self._trees[signature] = entry
+                key = tuple(map(type, args))
+                if entry is not None and key not in self._fast:
+                    fast = self._unrolled_tree_entry(args)
+                    if fast is not None:
+                        self._remember(key, fast)
             return result
         return self._call_derivative(args)
 
@@ -220,6 +225,24 @@ class JitFunction:
         def entry(raw, leaves):
             return _rebuild(derivative, plan, dispatcher(*leaves, *extra), raw + completed)
         return entry
+
+    def _unrolled_tree_entry(self, raw):
+        """For ``grad``: a generated Python function that takes the arguments of ``raw``'s structure apart,
+        calls the dispatcher and builds the gradient trees in straight-line code (one pass, no recursion); it
+        hands any other structure to the slow path.  None where it does not apply."""
+        derivative = self._derivative
+        if derivative.kind != "grad" or derivative.has_aux:
+            return None
+        args = _complete(derivative.target, raw)
+        plan = derivative._plan(args)
+        dispatcher = self._compiled.get(plan.function)
+        if dispatcher is None or dispatcher is plan.function or any(p >= len(raw) for p in plan.wrt_positions):
+            return None
+        try:
+            return _unrolled_grad_entry(plan, dispatcher, raw, tuple(args[len(raw):]) + _seed(derivative),
+                                        self._call_slow)
+        except _NotUnrolled:
+            return None
 
     def _run(self, dispatcher, function, args):
         try:
@@ -409,6 +432,93 @@ def _derivative_call(view, *args):
 
 
 _DERIVATIVE_CALL = _derivative_call
+
+
+class _NotUnrolled(Exception):
+    pass
+
+
+def _unrolled_grad_entry(plan, dispatcher, raw, extra, slow):
+    """See ``JitFunction._unrolled_tree_entry``; the leaves are taken in the order tangent2 flattens trees."""
+    from tangent2.derivative import _cast_like
+    namespace = {"_ndarray": np.ndarray, "_dispatcher": dispatcher, "_slow": slow, "_cast": _cast_like,
+                 "_extra": extra}
+    checks, names = [], []
+
+    def constant(value):
+        name = f"_k{len(namespace)}"
+        namespace[name] = value
+        return name
+
+    def visit(expr, value):
+        """Lines checking and unpacking ``expr`` (shaped like ``value``); returns its tree of leaf names."""
+        kind = type(value)
+        name = f"_a{len(names)}"
+        names.append(name)
+        checks.append(f"{name} = {expr}")
+        if kind is np.ndarray:
+            checks.append(f"if type({name}) is not _ndarray or {name}.ndim {'!=' if value.ndim == 0 else '=='} 0:")
+            checks.append("    return _slow(args)")
+            return ("leaf", name, True)
+        if kind in _SCALAR_TYPES:
+            checks.append(f"if type({name}) is not {constant(kind)}:")
+            checks.append("    return _slow(args)")
+            return ("leaf", name, False)
+        if kind is tuple or kind is list or (isinstance(value, tuple) and hasattr(kind, "_fields")):
+            checks.append(f"if type({name}) is not {constant(kind)} or len({name}) != {len(value)}:")
+            checks.append("    return _slow(args)")
+            return (kind, [visit(f"{name}[{i}]", item) for i, item in enumerate(value)])
+        if kind is dict and all(type(k) is str for k in value):
+            checks.append(f"if type({name}) is not dict or len({name}) != {len(value)}:")
+            checks.append("    return _slow(args)")
+            return (dict, [(key, visit(f"{name}[{key!r}]", value[key])) for key in sorted(value)])
+        raise _NotUnrolled
+
+    trees = [visit(f"args[{i}]", value) for i, value in enumerate(raw)]
+    leaves = []
+
+    def leaf_names(tree):
+        if tree[0] == "leaf":
+            leaves.append(tree[1])
+        elif tree[0] is dict:
+            for _, item in tree[1]:
+                leaf_names(item)
+        else:
+            for item in tree[1]:
+                leaf_names(item)
+
+    for tree in trees:
+        leaf_names(tree)
+    gradients = iter(f"_g{i}" for i in range(sum(plan.wrt_leaf_counts)))
+
+    def build(tree):
+        """The expression of the gradient tree shaped like ``tree``, cast to its leaves' dtypes."""
+        if tree[0] == "leaf":
+            g, x = next(gradients), tree[1]
+            if not tree[2]:
+                return f"_cast({g}, {x})"
+            return f"({g} if type({g}) is _ndarray and {g}.dtype is {x}.dtype else _cast({g}, {x}))"
+        if tree[0] is dict:
+            return "{" + ", ".join(f"{key!r}: {build(item)}" for key, item in tree[1]) + "}"
+        items = ", ".join(build(item) for item in tree[1])
+        kind = tree[0]
+        if kind is tuple:
+            return f"({items},)" if tree[1] else "()"
+        if kind is list:
+            return f"[{items}]"
+        return f"{constant(kind)}({items})"
+
+    results = [build(trees[p]) for p in plan.wrt_positions]
+    count = sum(plan.wrt_leaf_counts)
+    unpack = f"{', '.join(f'_g{i}' for i in range(count))}, = _r" if count > 1 else "_g0 = _r"
+    returned = results[0] if plan.single_wrt else f"({', '.join(results)},)"
+    body = ["if len(args) != %d:" % len(raw), "    return _slow(args)", "try:"]
+    body += ["    " + line for line in checks]
+    body += ["except (KeyError, IndexError):", "    return _slow(args)",
+             f"_r = _dispatcher({''.join(f'{leaf}, ' for leaf in leaves)}*_extra)", unpack, f"return {returned}"]
+    text = "def _unrolled(*args):\n" + "".join(f"    {line}\n" for line in body)
+    exec(compile(text, "<tangent2.jit tree entry>", "exec"), namespace)
+    return namespace["_unrolled"]
 
 
 def _complete(target, args):

@@ -330,6 +330,37 @@ def test_reads_of_an_array_written_through_another_name_are_rejected(function, w
         assert THIS_FILE in message and f"line {line_of(function, read)}" in message  # where it is read
 
 
+def swaps_two_names_for_one_array_in_a_loop(x):
+    a = x * 1.0
+    b = a[:]
+    for i in range(2):
+        a, b = b, a
+        a[0] = a[1] * 2.0
+    return np.sum(b)
+
+
+def swaps_in_a_view_of_the_array_swapped_in(x):
+    a = x * 1.0
+    b = x * 2.0
+    for i in range(2):
+        a, b = b, b[:2]
+        a[0] = 3.0
+    return np.sum(b)
+
+
+@pytest.mark.parametrize("function, stale", [(swaps_two_names_for_one_array_in_a_loop, "b"),
+                                             (swaps_in_a_view_of_the_array_swapped_in, "b")])
+def test_swapped_names_that_share_an_array_are_rejected(function, stale):
+    """Names swapped in a loop that hold one array (b a view of all of a; a and a view of it) still share it:
+    the aliasing pass relates pairs of names, so that a swap of names that never share (double buffering,
+    tests/test_torture.py) is accepted and these are not."""
+    with pytest.raises(UnsupportedSyntax) as info:
+        tg.grad(function)(np.ones(3))
+    message = str(info.value)
+    assert f"'{stale}' is read here" in message and "written through 'a'" in message
+    assert f"line {line_of(function, 'a[0] = ')}" in message
+
+
 def reads_a_row_after_writing_its_matrix(x):
     m = np.outer(x, x)
     r = m[0]

@@ -775,7 +775,7 @@ REGRESSIONS = [
 # Found by the fuzzer and since fixed: plain regression tests now.
 # Ids of REGRESSIONS fixed in tangent2: their xfail mark is dropped (delete the entry from REGRESSIONS' xfail
 # list by adding the id here once the fix is in this tree; an XPASS(strict) failure says when).
-FIXED = {"dead_stack_in_loop", "alias_augmented_assignment", "assigned_in_last_iteration", "astype_int", "conditional_array_literal",
+FIXED = {"dead_stack_in_loop", "swap_then_slice_write_in_loop", "alias_augmented_assignment", "assigned_in_last_iteration", "astype_int", "conditional_array_literal",
          "conditional_inactive_reduction", "conditional_inactive_sum_in_loop", "dead_array_written_in_loop",
          "dead_broadcast_in_loop", "dead_broadcast_in_loop_crash", "divide_then_write_in_loop_if",
          "for_element_augassign_then_exp_in_loop", "helper_inlined_twice", "hessian_dead_matmul_in_loop",

@@ -516,6 +516,20 @@ add(case(T.view_taken_again_after_each_write, U(0.5, 1.5, 3), hand=_view_again_h
 add(case(T.in_place_into_a_rebound_alias, N(3), hand=lambda x: 2 * (2 * x + 1.0)))
 
 
+def _stencil_hand(x):
+    """f = sum(sin(A^3 x) * [1 .. n]) with A the stencil's matrix, built independently: A^T^3 (cos(A^3 x) * w)."""
+    n = len(x)
+    a = np.eye(n)
+    for i in range(1, n - 1):
+        a[i, i - 1:i + 2] = [0.25, 0.5, 0.25]
+    power = np.linalg.matrix_power(a, 3)
+    return power.T @ (np.cos(power @ x) * np.arange(1.0, n + 1.0))
+
+
+add(case(T.double_buffered_stencil, N(5), hand=_stencil_hand))
+add(case(T.double_buffered_elementwise_in_while, U(-0.8, 0.8, 5)))
+
+
 # ============================================================== known tangent2 bugs
 # (reason, test modes that fail, case ids).  Each entry is one suspected cause;
 # the minimal reproducer is in the reason or in the first case listed.

@@ -1033,3 +1033,28 @@ def in_place_into_a_rebound_alias(x):
     y = y + 1.0  # y is a new array: the write below goes into the first one, which only z holds
     z += x
     return np.sum(y * z)
+
+
+def double_buffered_stencil(x):
+    a = x * 1.0
+    b = np.zeros_like(x)
+    for k in range(3):
+        b[0] = a[0]
+        b[-1] = a[-1]
+        b[1:-1] = 0.25 * a[:-2] + 0.5 * a[1:-1] + 0.25 * a[2:]
+        a, b = b, a  # double buffering: the two names never hold the same array
+    return np.sum(np.sin(a) * np.arange(1.0, len(x) + 1.0))
+
+
+def double_buffered_elementwise_in_while(x):
+    cur = x * 1.0
+    nxt = x * 0.0
+    t = 0
+    while t < 2:
+        for i in range(1, len(x) - 1):
+            nxt[i] = cur[i - 1] * cur[i + 1] + cur[i]
+        nxt[0] = cur[0]
+        nxt[-1] = np.tanh(cur[-1])
+        cur, nxt = nxt, cur
+        t = t + 1
+    return np.sum(cur * cur)

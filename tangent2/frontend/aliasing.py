@@ -4,10 +4,12 @@ tangent2 gives every variable of the core form its own value (and its own
 derivative).  NumPy does not: after ``z = y[1:]`` or ``v = y``, a write into
 ``y`` (``y[1] = 5.0``, ``y += 1.0`` in place, a helper writing into its
 parameter) changes what ``z`` and ``v`` hold too.  This pass follows which
-arrays each variable may share memory with (a flow-sensitive points-to
-analysis over the core form) and finds every read of a variable whose array
-was written through another name since it was bound: tangent2 would read the
-old value there.  Such a read is rejected with UnsupportedSyntax, naming the
+pairs of variables may hold the same array at once (a flow-sensitive may-alias
+relation over the core form: a relation between names rather than the set of
+arrays each may hold, so that two names swapped in a loop, each holding both
+arrays in turn but never the same one, share nothing) and finds every read of
+a variable whose array was written through another name since it was bound:
+tangent2 would read the old value there.  Such a read is rejected with UnsupportedSyntax, naming the
 write and the read.
 
 Whether two names share memory sometimes depends on shapes, which are known
@@ -92,34 +94,48 @@ class _Stale:
 
 
 class _State:
-    """``points``: name -> {object: tags} (the arrays it may hold, and the run-time links of each sharing);
-    ``stale``: name -> _Stale; ``bound``: the names certainly bound.  Objects are ("param", name),
-    (id(statement),) for the newest array a statement made and (id(statement), "old") for those before."""
+    """``points``: name -> the arrays it may hold (a frozenset of objects: ("param", name) for an argument's
+    array, (id(statement),) for the arrays a statement makes); ``shared``: frozenset({a, b}) -> {object: tags},
+    the arrays names a and b may hold *both at once*, with the run-time links each sharing depends on (a
+    relation between names, so that names swapped in a loop, holding two arrays in turn, never share);
+    ``stale``: name -> _Stale; ``bound``: the names certainly bound."""
 
-    def __init__(self, points, stale, bound):
+    def __init__(self, points, shared, stale, bound):
         self.points = points
+        self.shared = shared
         self.stale = stale
         self.bound = bound
 
     def copy(self):
-        return _State(dict(self.points), dict(self.stale), self.bound)
+        return _State(dict(self.points), dict(self.shared), dict(self.stale), self.bound)
 
     def join(self, other):
-        points = {}
-        for name in set(self.points) | set(other.points):
-            if name in self.points and name in other.points:
-                points[name] = _union(self.points[name], other.points[name])
-            else:
-                points[name] = dict(self.points[name] if name in self.points else other.points[name])
+        points = {name: self.points.get(name, frozenset()) | other.points.get(name, frozenset())
+                  for name in set(self.points) | set(other.points)}
+        shared = {pair: _union(self.shared.get(pair, {}), other.shared.get(pair, {}))
+                  for pair in set(self.shared) | set(other.shared)}
         stale = {}
         for name in set(self.stale) | set(other.stale):
             mark = self.stale.get(name)
             stale[name] = mark.join(other.stale.get(name)) if mark is not None else other.stale[name]
-        return _State(points, stale, self.bound & other.bound)
+        return _State(points, shared, stale, self.bound & other.bound)
 
     def same(self, other):
-        return self.points == other.points and self.bound == other.bound and set(self.stale) == set(other.stale) \
+        return self.points == other.points and self.shared == other.shared and self.bound == other.bound \
+            and set(self.stale) == set(other.stale) \
             and all(self.stale[n].key() == other.stale[n].key() for n in self.stale)
+
+    def partners(self, name):
+        """The names that may share an array with ``name``: other name -> {object: tags}."""
+        return {next(iter(pair - {name})): objects for pair, objects in self.shared.items() if name in pair}
+
+    def rebind(self, name, points, partners):
+        """``name`` now holds ``points``, sharing them with ``partners`` (other name -> {object: tags})."""
+        self.shared = {pair: objects for pair, objects in self.shared.items() if name not in pair}
+        for other, objects in partners.items():
+            if other != name and objects:
+                self.shared[frozenset((name, other))] = objects
+        self.points[name] = points
 
 
 class _Check:
@@ -142,20 +158,14 @@ class _Analysis:
         self.specialized = specialized
         self.namespace = node.namespace
         # the parameters whose arguments may be arrays (a scalar argument shares nothing)
-        self.params = [a.id for a in node.args.args if a.id not in scalar_params]
+        self.params = [a.id for a in node.args.args if a.id not in scalar_params and a.id not in scalars]
         self.bound = frozenset(a.id for a in node.args.args)
         self.links = {}   # id(statement) -> ("view", target, base) | ("array", target): run-time links
         self.checks = {}  # (kind, id(statement), target, base) -> _Check
 
     def run(self, body):
-        self.block(body, _State({}, {}, self.bound))
-
-    def points_of(self, state, name):
-        if name in state.points:
-            return state.points[name]
-        if name in self.params and name not in self.scalars:
-            return {("param", name): frozenset()}
-        return {}
+        points = {name: frozenset({("param", name)}) for name in self.params}
+        self.block(body, _State(points, {}, {}, self.bound))
 
     def block(self, stmts, state):
         for stmt in stmts:
@@ -179,9 +189,8 @@ class _Analysis:
                 state = state.copy()
                 self.write(value.args[0].id, stmt, state, in_place=False)  # np.copyto(y, v), np.add.at(y, ...)
             elif _method(value, "append") and isinstance(value.args[0], gast.Name):
-                stack = value.func.value.id
                 state = state.copy()
-                state.points[stack] = _union(self.points_of(state, stack), self.points_of(state, value.args[0].id))
+                self.append(value.func.value.id, value.args[0].id, state)
             return state
         if isinstance(stmt, gast.Return) and stmt.value is not None:
             self.read(stmt.value, state, stmt)
@@ -195,7 +204,7 @@ class _Analysis:
                 self.read(stmt.test, state, stmt)
             inner = state.copy()
             if isinstance(stmt, gast.For):
-                inner.points.pop(stmt.target.id, None)
+                inner.rebind(stmt.target.id, frozenset(), {})  # the range index
                 inner.stale.pop(stmt.target.id, None)
                 inner.bound = inner.bound | {stmt.target.id}
             after = state.join(self.block(stmt.body, inner))
@@ -221,54 +230,52 @@ class _Analysis:
         if getattr(stmt, "shares_caller_array", False):
             return state  # an inlined function's copy of its parameter: Python would share the array
         state.stale.pop(name, None)
-        state.points[name] = self.points_of_value(stmt, name, stmt.value, state)
+        self.bind(stmt, name, stmt.value, state)
         state.bound = state.bound | {name}
         return state
 
-    def points_of_value(self, stmt, name, value, state):
+    def bind(self, stmt, name, value, state):
+        """``name = value``: the arrays ``name`` now holds, and the names it shares them with."""
         if name in self.scalars:
-            return {}
+            state.rebind(name, frozenset(), {})
+            return
+        source, link = None, frozenset()
         if isinstance(value, gast.Name):
-            return dict(self.points_of(state, value.id))
-        if isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name):
-            base = self.points_of(state, value.value.id)
-            if _contains_slice(value.slice):
-                return dict(base)
-            if not base:
-                return {}
-            self.links[id(stmt)] = ("view", stmt, name, value.value.id)
-            return {obj: tags | {id(stmt)} for obj, tags in base.items()}
-        if isinstance(value, gast.Call):
+            source = value.id
+        elif isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name):
+            source = value.value.id
+            if not _contains_slice(value.slice) and state.points.get(source):
+                self.links[id(stmt)] = ("view", stmt, name, source)
+                link = frozenset({id(stmt)})  # a view of a matrix, a copied element of a vector
+        elif isinstance(value, gast.Call):
             if _method(value, "pop"):
-                return dict(self.points_of(state, value.func.value.id))
-            function = lookup(value.func, self.namespace)
-            if _hashable_in(function, _VIEWS) and value.args and isinstance(value.args[0], gast.Name):
-                return dict(self.points_of(state, value.args[0].id))
-        return self.allocate(stmt, state)
+                source = value.func.value.id
+            elif _hashable_in(lookup(value.func, self.namespace), _VIEWS) and value.args \
+                    and isinstance(value.args[0], gast.Name):
+                source = value.args[0].id
+        if source is None:
+            state.rebind(name, frozenset({(id(stmt),)}), {})  # a new array
+            return
+        points = state.points.get(source, frozenset())
+        partners = {other: _linked(objects, link) for other, objects in state.partners(source).items()}
+        partners[source] = _linked({obj: frozenset() for obj in points}, link)
+        state.rebind(name, points, partners)
 
-    def allocate(self, stmt, state):
-        """A new array made by ``stmt``: the ones it made before, still held by other names, are others."""
-        new, old = (id(stmt),), (id(stmt), "old")
-        for other, objects in list(state.points.items()):
-            if new in objects:
-                objects = dict(objects)
-                tags = objects.pop(new)
-                objects[old] = _merge_tags(objects[old], tags) if old in objects else tags
-                state.points[other] = objects
-        return {new: frozenset()}
+    def append(self, stack, item, state):
+        """``stack.append(item)``: the stack holds the arrays ``item`` holds, besides its own."""
+        partners = state.partners(stack)
+        for other, objects in state.partners(item).items():
+            partners[other] = _union(partners.get(other, {}), objects)
+        partners[item] = _union(partners.get(item, {}), {obj: frozenset() for obj in state.points.get(item, ())})
+        state.rebind(stack, state.points.get(stack, frozenset()) | state.points.get(item, frozenset()), partners)
 
     def write(self, name, stmt, state, in_place):
         """A write into the array ``name`` holds: every other name sharing it now holds a stale value."""
-        written = self.points_of(state, name)
-        for other in set(state.points) | set(self.params):
-            if other == name or other in self.scalars:
+        for other, objects in state.partners(name).items():
+            if other in self.scalars:
                 continue
-            shared = self.points_of(state, other)
             tags = None
-            for obj in written:
-                if obj not in shared:
-                    continue
-                link = written[obj] | shared[obj]
+            for obj, link in objects.items():
                 if in_place and not (self.specialized and obj[0] == "param"):
                     # v += ... rebinds a scalar: whether v holds an array is known when it runs
                     self.links[id(stmt)] = ("array", stmt, name, None)
@@ -381,6 +388,11 @@ def _hashable_in(value, table):
         return value in table
     except TypeError:
         return False
+
+
+def _linked(objects, link):
+    """A sharing ``objects`` (object -> tags) reached through one more run-time link (none: empty)."""
+    return {obj: tags | link for obj, tags in objects.items()}
 
 
 def _union(a, b):

@@ -110,7 +110,7 @@ def _function(text, namespace, *inner_functions):
     node.namespace = {_name(f): f for f in inner_functions}
     node.namespace.update(np=np, jacobian_buffer=runtime.jacobian_buffer, basis_vector=runtime.basis_vector,
                           batched_jacobian_buffer=runtime.batched_jacobian_buffer,
-                          batched_basis=runtime.batched_basis)
+                          batched_basis=runtime.batched_basis, range=range)
     node.filename = None
     return node
 

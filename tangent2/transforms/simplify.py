@@ -1,69 +1,438 @@
 """Simplify: remove dead code and needless copies from a generated function.
 
-Dead-code elimination drops assignments whose results are never read (and
-that do nothing else); copy propagation replaces ``a = b`` by ``b`` where
-both are assigned once outside loops, so the value can never differ.
+Dead-code elimination keeps what the result needs: starting from the return
+value, statements kept for their effect and control flow, it marks the
+assignments whose values are read (a write into an array is needed when the
+array, or any name that may share its memory, is); the rest are dropped.
+Copy propagation replaces ``a = b`` by ``b`` where both are assigned once
+outside loops, so the value can never differ.  ``zeros_like(a)`` of an array
+``a = zeros_like(b)`` (only ever written element-wise) becomes
+``zeros_like(b)``, so the zero no longer keeps ``a`` alive.
+
+With ``hoist=True`` (the basis loops of ``jacfwd``/``jacrev`` wrappers, in
+which the inner JVP or VJP is inlined), assignments at the top of a
+top-level loop whose operands do not change in the loop are moved before
+it: the primal part of each column's JVP is computed once, not once per
+column.
+
+Finally, a temporary holding an element-wise operation that is read once,
+by the next element-wise operation, is folded into it (``_t = a * b;
+c = _t + d`` becomes ``c = a * b + d``): one statement, and under Numba one
+fused loop instead of a temporary array.
 """
 import gast
+import numpy as np
 
-from tangent2 import ir
+from tangent2 import ir, runtime
+from tangent2.frontend.resolve import lookup
 
 
-def simplify(node):
+def simplify(node, hoist=False):
     """Simplify the FunctionDef ``node`` in place and return it."""
-    while _propagate_copies(node) | _remove_dead_code(node):
+    while _propagate_copies(node) | _forward_zero_shapes(node) | _remove_dead_code(node) | \
+            (hoist and _hoist_invariants(node)):
         pass
+    _fold_temporaries(node)
     return node
 
 
+# --------------------------------------------------------------------------- what may share memory
+# Calls whose result is a new object (or an immutable one): it shares no memory with the arguments.
+_FRESH = {np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like, np.empty_like, np.full_like,
+          np.copy, np.array, np.dot, np.vdot, np.matmul, np.outer, np.inner, np.sum, np.mean, np.prod,
+          np.shape, np.size, np.ndim, np.arange, np.linspace, np.eye, np.identity, len, float, int, abs,
+          runtime.zeros_like, runtime.basis_vector, runtime.jacobian_buffer, runtime.batched_basis,
+          runtime.batched_jacobian_buffer, runtime.reduce_sum}
+# Fresh results that may be lists (an element write can store an array in them): zeros_like of a tuple.
+_MAYBE_LIST = {runtime.zeros_like}
+# Calls whose result is their first argument or a view of it, never of the others.
+_ALIAS_FIRST = {runtime.unbroadcast, runtime.broadcast_like, runtime.unreduce}
+# Calls that write into their first argument.
+_MUTATING = {runtime.add_at, np.copyto, np.put, np.place, np.putmask, np.fill_diagonal}
+_ARITHMETIC = (gast.BinOp, gast.UnaryOp, gast.Compare, gast.BoolOp, gast.Constant)
+
+
+def _callee(node, call):
+    try:
+        return lookup(call.func, getattr(node, "namespace", {}))
+    except Exception:  # noqa: BLE001  (an attribute lookup on an arbitrary object)
+        return None
+
+
+def _is_known(obj, table):
+    try:
+        return obj in table
+    except TypeError:  # unhashable
+        return False
+
+
+def _is_fresh(node, value):
+    if isinstance(value, _ARITHMETIC):
+        return True
+    if isinstance(value, gast.Call):
+        callee = _callee(node, value)
+        return isinstance(callee, np.ufunc) or _is_known(callee, _FRESH)
+    return False
+
+
+def _mutated_argument(node, value):
+    """The Name a call writes into (``add_at(dx, i, v)``: ``dx``), or None."""
+    if not isinstance(value, gast.Call) or not value.args or not isinstance(value.args[0], gast.Name):
+        return None
+    callee = _callee(node, value)
+    if _is_known(callee, _MUTATING) or (isinstance(value.func, gast.Attribute) and value.func.attr == "at"):
+        return value.args[0].id
+    return None
+
+
+def _pop_object(value):
+    """``S`` for ``S.pop()`` (and other method calls with effects on their object), or None."""
+    for child in gast.walk(value):
+        if isinstance(child, gast.Call) and isinstance(child.func, gast.Attribute) \
+                and child.func.attr in ("pop", "append") and isinstance(child.func.value, gast.Name):
+            return child.func.value.id
+    return None
+
+
+class _Classes:
+    """Union-find over variable names: names in one class may share memory."""
+
+    def __init__(self):
+        self.parent = {}
+
+    def find(self, name):
+        parent = self.parent.setdefault(name, name)
+        while parent != name:
+            grand = self.parent.setdefault(parent, parent)
+            self.parent[name] = grand
+            name, parent = parent, grand
+        return name
+
+    def union(self, names):
+        names = list(names)
+        for other in names[1:]:
+            a, b = self.find(names[0]), self.find(other)
+            if a != b:
+                self.parent[b] = a
+
+
+def _numeric_arrays(node):
+    """Names every definition of which is a new array or number (not a list): an element write into one
+    copies the value in, so the array shares nothing with it."""
+    kinds = {}
+    for stmt in ir.walk_statements(node.body):
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+            value = stmt.value
+            numeric = _is_fresh(node, value) and not (
+                isinstance(value, gast.Call) and _is_known(_callee(node, value), _MAYBE_LIST))
+            name = stmt.targets[0].id
+            kinds[name] = kinds.get(name, True) and numeric
+        elif isinstance(stmt, gast.For):
+            for name in ir.assigned_names(stmt.target):
+                kinds[name] = False
+    params = {a.id for a in node.args.args}
+    return {name for name, numeric in kinds.items() if numeric and name not in params}
+
+
+def _alias_classes(node):
+    classes = _Classes()
+    numeric = _numeric_arrays(node)
+    for stmt in ir.walk_statements(node.body):
+        if isinstance(stmt, gast.Assign):
+            target, value = stmt.targets[0], stmt.value
+            base = ir.target_name(stmt) if isinstance(target, (gast.Name, gast.Subscript)) else None
+            if base is None:
+                classes.union(ir.names_in(stmt))
+            elif isinstance(target, gast.Subscript):
+                if base not in numeric:
+                    classes.union([base] + sorted(ir.names_in(value)))  # a list item may be an array
+            elif _mutated_argument(node, value) is not None:
+                classes.union([base, _mutated_argument(node, value)])
+            elif isinstance(value, gast.Call) and _is_known(_callee(node, value), _ALIAS_FIRST):
+                classes.union([base] + sorted(ir.names_in(value.args[0])))
+            elif not _is_fresh(node, value):
+                classes.union([base] + sorted(ir.names_in(value)))
+        elif isinstance(stmt, gast.Expr):
+            classes.union(sorted(ir.names_in(stmt.value)))
+    return classes
+
+
+# --------------------------------------------------------------------------- dead code
 def _remove_dead_code(node):
-    read = ir.names_in(node.body) | _read_by_subscript_targets(node.body)
-    changed = False
+    classes = _alias_classes(node)
+    assigned = ir.assigned_names(node.body)
+    # Writes into arrays the caller can see (parameters, globals) are effects.
+    outside = {n for n in ir.names_in(node.body) if n not in assigned} | {a.id for a in node.args.args}
+    escaping = {classes.find(n) for n in outside}
+    needed = set()
+    needed_classes = set()
+
+    def need(names):
+        for name in names:
+            if name not in needed:
+                needed.add(name)
+                needed_classes.add(classes.find(name))
+
+    writes = []        # (stmt, the name written into)
+    plain = {}         # target name -> its pure assignments
+    for stmt in ir.walk_statements(node.body):
+        if isinstance(stmt, gast.Assign):
+            target = stmt.targets[0]
+            if not isinstance(target, (gast.Name, gast.Subscript)) or _pop_object(stmt.value) is not None:
+                need(ir.names_in(stmt))
+            elif isinstance(target, gast.Subscript):
+                writes.append((stmt, ir.target_name(stmt)))
+            elif _mutated_argument(node, stmt.value) is not None:
+                writes.append((stmt, _mutated_argument(node, stmt.value)))
+                plain.setdefault(target.id, []).append(stmt)
+            else:
+                plain.setdefault(target.id, []).append(stmt)
+        elif isinstance(stmt, (gast.If, gast.While)):
+            need(ir.names_in(stmt.test))
+        elif isinstance(stmt, gast.For):
+            need(ir.names_in(stmt.iter))
+        elif not isinstance(stmt, gast.Pass) and \
+                not (isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant)):
+            need(ir.names_in(stmt))
+    kept = set()
+    changed = True
+    while changed:
+        changed = False
+        for stmt, name in writes:
+            root = classes.find(name)
+            if id(stmt) not in kept and (root in needed_classes or root in escaping):
+                kept.add(id(stmt))
+                need(ir.names_in(stmt))
+                changed = True
+        for name in list(needed):
+            for stmt in plain.pop(name, ()):
+                kept.add(id(stmt))
+                need(ir.names_in(stmt.value))
+                changed = True
+    removed = False
 
     def prune(stmts):
-        nonlocal changed
-        kept = []
+        nonlocal removed
+        out = []
         for stmt in stmts:
-            if isinstance(stmt, gast.Assign) and ir.target_name(stmt) not in read and _pure(stmt.value):
-                changed = True
+            if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], (gast.Name, gast.Subscript)) \
+                    and _pop_object(stmt.value) is None and id(stmt) not in kept:
+                removed = True
                 continue
             if isinstance(stmt, gast.Pass) or isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant):
-                changed = True
+                removed = True
                 continue
             for field in ("body", "orelse"):
                 if getattr(stmt, field, None):
                     setattr(stmt, field, prune(getattr(stmt, field)))
             if isinstance(stmt, (gast.If, gast.For)) and not stmt.body and not stmt.orelse:
-                changed = True
+                removed = True
                 continue
             if isinstance(stmt, gast.If) and not stmt.body:
                 stmt.body, stmt.orelse = stmt.orelse, []
                 stmt.test = gast.UnaryOp(op=gast.Not(), operand=stmt.test)
-            kept.append(stmt)
-        return kept
+            out.append(stmt)
+        return out
 
     node.body = prune(node.body)
-    return changed
+    return removed
 
 
-def _read_by_subscript_targets(stmts):
-    """Indices inside subscript targets are reads (x[i] = v reads i)."""
-    found = set()
-    for stmt in ir.walk_statements(stmts):
-        if ir.is_subscript_write(stmt):
-            found |= ir.names_in(stmt.targets[0].slice)
+# --------------------------------------------------------------------------- zeros of the same shape
+def _definitions(node):
+    """name -> list of (statement, loop depth) assigning it (For loops define their target)."""
+    found = {}
+
+    def record(stmts, depth):
+        for stmt in stmts:
+            if isinstance(stmt, gast.Assign) and not ir.is_subscript_write(stmt):
+                for name in ir.assigned_names(stmt.targets):
+                    found.setdefault(name, []).append((stmt, depth))
+            elif isinstance(stmt, gast.For):
+                for name in ir.assigned_names(stmt.target):
+                    found.setdefault(name, []).append((stmt, depth + 1))
+            inner = depth + isinstance(stmt, (gast.For, gast.While))
+            for field in ("body", "orelse"):
+                record(getattr(stmt, field, []) or [], inner)
+
+    record(node.body, 0)
     return found
 
 
-def _pure(value):
-    """Whether evaluating ``value`` has no effect besides its result (list pops do)."""
-    for child in gast.walk(value):
-        if isinstance(child, gast.Call) and isinstance(child.func, gast.Attribute) \
-                and child.func.attr in ("pop", "append"):
+def _forward_zero_shapes(node):
+    """``zeros_like(a)`` -> ``zeros_like(b)`` where ``a = zeros_like(b)`` is ``a``'s only definition and ``b``
+    never changes: element writes into ``a`` keep its shape and dtype, and ``a`` may then be dead."""
+    definitions = _definitions(node)
+    params = {p.id for p in node.args.args}
+
+    def source_of(name):
+        defs = definitions.get(name, [])
+        if len(defs) != 1 or name in params:
+            return None
+        stmt = defs[0][0]
+        value = stmt.value
+        if not (isinstance(stmt, gast.Assign) and isinstance(value, gast.Call) and len(value.args) == 1 and
+                not value.keywords and isinstance(value.args[0], gast.Name) and
+                _callee(node, value) is runtime.zeros_like):
+            return None
+        source = value.args[0].id
+        source_defs = definitions.get(source, [])
+        if not source_defs or len(source_defs) == 1 and source_defs[0][1] == 0 and source not in params:
+            return source
+        return None
+
+    changed = False
+    for child in gast.walk(node):
+        if isinstance(child, gast.Call) and len(child.args) == 1 and isinstance(child.args[0], gast.Name) \
+                and _callee(node, child) is runtime.zeros_like:
+            source = source_of(child.args[0].id)
+            if source is not None:
+                child.args[0] = ir.load(source)
+                changed = True
+    return changed
+
+
+# --------------------------------------------------------------------------- loop invariants
+_HOISTABLE_MODULES = ("tangent2.runtime", "tangent2.rules.runtime", "builtins", "math", "scipy.special")
+
+
+def _hoistable_call(node, call):
+    """Whether the call is to a function of NumPy or tangent2's runtime (no effects, same result each time)."""
+    callee = _callee(node, call)
+    if isinstance(callee, np.ufunc):
+        return True
+    module = getattr(callee, "__module__", None) or ""
+    if "random" in module:
+        return False
+    return module == "numpy" or module.startswith("numpy.") or module in _HOISTABLE_MODULES
+
+
+def _hoist_invariants(node):
+    changed = False
+    body = []
+    for stmt in node.body:
+        if isinstance(stmt, gast.For) and not stmt.orelse:
+            hoisted = _hoist_from(node, stmt)
+            body.extend(hoisted)
+            changed |= bool(hoisted)
+        body.append(stmt)
+    node.body = body
+    return changed
+
+
+def _hoist_from(node, loop):
+    """Remove and return the assignments at the top of ``loop``'s body that compute the same value in
+    every iteration: their operands are assigned nowhere in the loop (or by an earlier hoisted one) and share
+    no memory with an array the loop writes into."""
+    classes = _alias_classes(node)
+    definitions = _definitions(node)
+    params = {p.id for p in node.args.args}
+    variant = ir.assigned_names(loop.body) | ir.assigned_names(loop.target)
+    mutated = set()
+    for stmt in ir.walk_statements(loop.body):
+        if ir.is_subscript_write(stmt):
+            mutated.add(ir.target_name(stmt))
+        elif isinstance(stmt, gast.Expr):
+            mutated |= ir.names_in(stmt.value)
+        elif isinstance(stmt, gast.Assign):
+            for name in (_pop_object(stmt.value), _mutated_argument(node, stmt.value)):
+                if name is not None:
+                    mutated.add(name)
+    mutated_classes = {classes.find(n) for n in mutated}
+    hoisted, kept = [], []
+    for stmt in loop.body:
+        if _invariant(node, stmt, variant, mutated_classes, classes, definitions, params):
+            hoisted.append(stmt)
+            variant.discard(stmt.targets[0].id)
+        else:
+            kept.append(stmt)
+    if hoisted:
+        loop.body = kept or [gast.Pass()]
+    return hoisted
+
+
+def _invariant(node, stmt, variant, mutated_classes, classes, definitions, params):
+    if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
+        return False
+    name = stmt.targets[0].id
+    if len(definitions.get(name, ())) != 1 or name in params or classes.find(name) in mutated_classes:
+        return False
+    if _pop_object(stmt.value) is not None or _mutated_argument(node, stmt.value) is not None:
+        return False
+    for child in gast.walk(stmt.value):
+        if isinstance(child, gast.Call) and not _hoistable_call(node, child):
             return False
-    return True
+        if isinstance(child, (gast.Lambda, gast.ListComp, gast.GeneratorExp)):
+            return False
+    reads = ir.names_in(stmt.value)
+    return not reads & variant and not any(classes.find(r) in mutated_classes for r in reads)
 
 
+# --------------------------------------------------------------------------- element-wise temporaries
+def _fold_temporaries(node):
+    """Fold ``_t = <arithmetic>`` into the next statement when that is its only reader and also arithmetic."""
+    reads = {}
+    for child in gast.walk(node):
+        if isinstance(child, gast.Name) and isinstance(child.ctx, gast.Load):
+            reads[child.id] = reads.get(child.id, 0) + 1
+    definitions = _definitions(node)
+    params = {p.id for p in node.args.args}
+
+    def fold(stmts):
+        out = []
+        for stmt in stmts:
+            for field in ("body", "orelse"):
+                if getattr(stmt, field, None):
+                    setattr(stmt, field, fold(getattr(stmt, field)))
+            previous = out[-1] if out else None
+            while previous is not None and _foldable(previous, stmt, reads, definitions, params):
+                name = previous.targets[0].id
+                stmt.value = _Substitute(name, previous.value).visit(stmt.value)
+                out.pop()
+                previous = out[-1] if out else None
+            out.append(stmt)
+        return out
+
+    node.body = fold(node.body)
+
+
+def _elementwise(value):
+    if isinstance(value, gast.BinOp):
+        return not isinstance(value.op, gast.MatMult) and _elementwise(value.left) and _elementwise(value.right)
+    if isinstance(value, gast.UnaryOp):
+        return not isinstance(value.op, gast.Not) and _elementwise(value.operand)
+    return isinstance(value, (gast.Name, gast.Constant))
+
+
+def _foldable(previous, stmt, reads, definitions, params):
+    if not (isinstance(previous, gast.Assign) and isinstance(previous.targets[0], gast.Name)):
+        return False
+    if not (isinstance(stmt, gast.Assign) and isinstance(stmt.value, (gast.BinOp, gast.UnaryOp))):
+        return False
+    name = previous.targets[0].id
+    if reads.get(name) != 1 or len(definitions.get(name, ())) != 1 or name in params:
+        return False
+    if not (isinstance(previous.value, (gast.BinOp, gast.UnaryOp)) and _elementwise(previous.value)):
+        return False
+    if not _elementwise(stmt.value) or name not in ir.names_in(stmt.value):
+        return False
+    # The reader is the statement right after, so nothing the temporary read can have changed in between;
+    # a subscript target (x[i] = ...) is evaluated after its value, as before.
+    return name not in ir.names_in(stmt.targets)
+
+
+class _Substitute(gast.NodeTransformer):
+    def __init__(self, name, value):
+        self.name = name
+        self.value = value
+
+    def visit_Name(self, n):
+        if isinstance(n.ctx, gast.Load) and n.id == self.name:
+            return self.value
+        return n
+
+
+# --------------------------------------------------------------------------- copies
 def _propagate_copies(node):
     definitions = {}
     params = {a.id for a in node.args.args}
