@@ -21,7 +21,7 @@ __all__ = [
     "unbroadcast", "broadcast_like", "zeros_like", "add_at", "saved", "gather",
     # reductions
     "reduce_sum", "unreduce", "reduced_size", "extremum_weights", "prod_others",
-    "cumsum_vjp",
+    "prod_others_dot", "cumsum_vjp",
     # products
     "dot_vjp_a", "dot_vjp_b", "matmul_vjp_a", "matmul_vjp_b",
     "inner_vjp_a", "inner_vjp_b", "einsum_vjp_a", "einsum_vjp_b",
@@ -172,23 +172,69 @@ def prod_others(x, axis=None):
     The derivative of ``np.prod(x, axis)``, exact when ``x`` has zeros
     (computed with exclusive cumulative products, no division).
     """
+    return _exclusive_products(x, None, axis)
+
+
+def prod_others_dot(t, x, axis=None):
+    """The derivative of ``prod_others(x, axis)`` along ``t``: for each element ``i`` of ``x``,
+    the sum over the other elements ``k`` of its reduction of ``t[k]`` times the product of the
+    elements other than ``i`` and ``k``.
+
+    The second derivative of ``np.prod(x, axis)``, exact when ``x`` has zeros: the exclusive
+    products are taken of the dual numbers ``x + eps t`` (``eps**2 == 0``), no division.  The
+    matrix of second derivatives is symmetric, so this is also the adjoint of ``prod_others``.
+    """
+    return _exclusive_products(x, t, axis)
+
+
+def _exclusive_products(x, t, axis):
+    """``prod_others(x, axis)`` for ``t`` None, else its derivative along ``t`` (see prod_others_dot)."""
     xa = np.asarray(x)
-    dtype = _float_dtype(xa.dtype)
+    dtype = _float_dtype(xa.dtype if t is None else np.result_type(xa, t))
     if xa.ndim == 0:
-        return _kind_like(np.ones((), dtype=dtype), x)
+        return _kind_like(np.full((), 1.0 if t is None else 0.0, dtype=dtype), x)
     axes = _norm_axes(axis, xa.ndim)
     ends = tuple(range(xa.ndim - len(axes), xa.ndim))
-    moved = np.moveaxis(xa.astype(dtype, copy=False), axes, ends)
-    rest = moved.shape[: xa.ndim - len(axes)]
+    rest = tuple(n for i, n in enumerate(xa.shape) if i not in axes)
     n = reduced_size(xa, axis)
     if n == 0:
         return np.zeros(xa.shape, dtype=dtype)
-    flat = moved.reshape(rest + (n,))
-    ones = np.ones(rest + (1,), dtype=dtype)
-    left = np.concatenate((ones, np.cumprod(flat[..., :-1], axis=-1)), axis=-1)
-    right = np.concatenate((np.cumprod(flat[..., :0:-1], axis=-1)[..., ::-1], ones), axis=-1)
-    result = (left * right).reshape(moved.shape)
-    return np.moveaxis(result, ends, axes).copy()
+
+    def rows(a):
+        """``a`` with the reduced axes moved last and flattened into one."""
+        return np.moveaxis(np.broadcast_to(np.asarray(a, dtype=dtype), xa.shape), axes, ends).reshape(rest + (n,))
+
+    # each factor a dual number (value, eps part); the prefix products of the factors before each element
+    # and the suffix products of those after it are dual numbers too
+    values = rows(x)
+    parts = None if t is None else rows(t)
+    left = _exclusive_scan(values, parts)
+    right = _exclusive_scan(values[..., ::-1], None if parts is None else parts[..., ::-1])
+    if t is None:
+        result = left[0] * right[0][..., ::-1]
+    else:
+        result = left[0] * right[1][..., ::-1] + left[1] * right[0][..., ::-1]
+    moved = np.moveaxis(xa, axes, ends).shape
+    return np.moveaxis(result.reshape(moved), ends, axes).copy()
+
+
+def _exclusive_scan(values, parts):
+    """The products of the dual numbers ``values + eps parts`` before each position of the last axis:
+    (value, eps part); the eps part is None when ``parts`` is.  With eps parts, doubling steps (log2(n)
+    array products: position j takes the product of the window of ``step`` positions before it)."""
+    ones = np.ones(values.shape[:-1] + (1,), dtype=values.dtype)
+    value = np.concatenate((ones, values[..., :-1]), axis=-1)
+    if parts is None:
+        return np.cumprod(value, axis=-1), None
+    part = np.concatenate((0.0 * ones, parts[..., :-1]), axis=-1)
+    step = 1
+    while step < value.shape[-1]:
+        part = np.concatenate((part[..., :step],
+                               part[..., step:] * value[..., :-step] + value[..., step:] * part[..., :-step]),
+                              axis=-1)
+        value = np.concatenate((value[..., :step], value[..., step:] * value[..., :-step]), axis=-1)
+        step *= 2
+    return value, part
 
 
 def cumsum_vjp(ct, a, axis=None):

@@ -167,6 +167,25 @@ def test_loop_with_stacks():
     assert dk == pytest.approx((euler(0.7 + eps, 1.2) - euler(0.7 - eps, 1.2)) / (2 * eps), rel=1e-6)
 
 
+def row_products(x):
+    return np.sum(np.prod(x, axis=1) * np.array([1.0, -2.0]))
+
+
+def row_products_hvp(x):
+    return np.sum(tg.grad(row_products)(x) * np.array([[0.3, -0.5, 0.7], [-0.4, 0.6, 0.1]]))
+
+
+def test_second_derivative_of_prod_with_zeros():
+    # reverse over reverse of np.prod: the exact rule (rt.prod_others_dot) compiled; the Hessian-vector
+    # product by hand: row r, element i gets w_r * sum over k != i of v_rk * (the third element of the row)
+    hvp = tg.grad(row_products_hvp)
+    x = np.array([[0.0, 2.0, 3.0], [1.5, 0.0, 0.0]])
+    expected = np.array([[-0.5 * 3.0 + 0.7 * 2.0, 0.3 * 3.0, 0.3 * 2.0],
+                         [-2.0 * 0.0, -2.0 * (-0.4 * 0.0 + 0.1 * 1.5), -2.0 * (-0.4 * 0.0 + 0.6 * 1.5)]])
+    np.testing.assert_allclose(hvp(x), expected, rtol=1e-12)
+    np.testing.assert_allclose(tg.jit(hvp)(x), expected, rtol=1e-12)
+
+
 @pytest.mark.parametrize("x", [0.3, 2.5])
 def test_while_loop_with_break(x):
     assert _jitted("while")(x) == pytest.approx(_derivative("while")(x), rel=1e-12)

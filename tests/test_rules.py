@@ -403,6 +403,12 @@ case(rt.unreduce, normal("py"), normal((2, 3)), diff=(0,))
 case(rt.prod_others, away((2, 3)), diff=(0,))
 case(rt.prod_others, away((2, 3, 2)), (0, 2), diff=(0,))
 case(rt.prod_others, away("py"), diff=(0,))
+case(rt.prod_others, np.array([[0.0, 2.0, 3.0, -1.5], [1.5, 0.0, 0.0, 0.7]]), 1, diff=(0,), id="prod_others-zeros")
+case(rt.prod_others, np.array([[0.0, 2.0], [0.0, 0.5], [1.5, -1.2]]), diff=(0,), id="prod_others-zeros-all")
+case(rt.prod_others_dot, normal((2, 3)), away((2, 3)), diff=(0, 1))
+case(rt.prod_others_dot, normal((2, 3, 2)), away((2, 3, 2)), (0, 2), diff=(0, 1))
+case(rt.prod_others_dot, normal((4,)), away((4,)), 0, diff=(0, 1))
+case(rt.prod_others_dot, normal("py"), away("py"), diff=(0, 1))
 case(rt.cumsum_vjp, normal((6,)), normal((2, 3)), diff=(0,))
 case(rt.cumsum_vjp, normal((2, 3)), normal((2, 3)), 1, diff=(0,))
 case(rt.cumsum_vjp, normal((1,)), normal("py"), diff=(0,))
@@ -800,6 +806,16 @@ HAND = [
     (rt.unreduce, lambda: V(rt.unreduce, np.zeros(2), np.zeros((2, 3)), 1, g=_B)[0], _B.sum(1)),
     (rt.prod_others, lambda: J(rt.prod_others, {"x": np.array([1.0, 0.0, 0.0])}, np.array([2.0, 3.0, 4.0])),
      [0.0, 4.0, 3.0]),
+    # d/dx0 of the products of the others of (0, 3, 4): (0, x0 x2, x0 x1) -> (0, 4, 3); the rule is exact at 0
+    (rt.prod_others, lambda: J(rt.prod_others, {"x": np.array([1.0, 0.0, 0.0])}, np.array([0.0, 3.0, 4.0])),
+     [0.0, 4.0, 3.0]),
+    # sum over k != i of t_k times the product of the elements other than i and k
+    (rt.prod_others_dot, lambda: rt.prod_others_dot(np.array([1.0, 2.0, 3.0]), np.array([0.0, 3.0, 4.0])),
+     [2.0 * 4.0 + 3.0 * 3.0, 1.0 * 4.0, 1.0 * 3.0]),
+    # d/dx of prod_others_dot(t, x): for (t, x) = ((1, 0, 0), (2, 3, 4)) along x_dot = (0, 0, 1): only i = 1
+    # has a pair (k, l) = (0, 2), giving t_0 x_dot_2 = 1
+    (rt.prod_others_dot, lambda: J(rt.prod_others_dot, {"x": np.array([0.0, 0.0, 1.0])}, np.array([1.0, 0.0, 0.0]),
+                                   np.array([2.0, 3.0, 4.0])), [0.0, 1.0, 0.0]),
     (rt.cumsum_vjp, lambda: V(rt.cumsum_vjp, np.zeros(3), np.zeros(3), g=np.array([1.0, 2.0, 3.0]))[0], [1.0, 3.0, 6.0]),
     (rt.dot_vjp_a, lambda: rt.dot_vjp_a(np.ones((2, 3)), _A, _B), np.ones((2, 3)) @ _B.T),
     (rt.dot_vjp_a, lambda: V(rt.dot_vjp_a, np.ones((2, 3)), _A, _B, g=np.eye(2))[0], np.eye(2) @ _B),
@@ -1141,3 +1157,43 @@ def test_norm_order_rejects_matrix_norms():
         rt.norm_order(np.ones(3), 0)
     assert rt.norm_order(np.ones((2, 2)), "fro") == 2.0
     assert rt.norm_order(np.ones(3), np.inf) == np.inf
+
+
+def test_second_derivatives_of_prod_are_exact_at_zeros():
+    """Hessians of np.prod (and .prod()) along an axis, at points with zeros: forward over reverse and reverse
+    over reverse against the hand-derived products of all but two elements, and against finite differences of
+    the gradient (exact for a polynomial up to rounding)."""
+    import tangent2 as tg
+
+    def by_axis(x):
+        return np.sum(np.prod(x, axis=1) * np.array([1.0, -2.0]))
+
+    def by_method(x):
+        return x.prod()
+
+    def hand(x, rows):
+        """d2/dx_ij dx_kl of sum_r w_r prod_j x_rj: w_r prod over the other two elements of row r."""
+        h = np.zeros(x.shape + x.shape)
+        for r, w in rows:
+            for i in range(x.shape[1]):
+                for k in range(x.shape[1]):
+                    if i != k:
+                        h[r, i, r, k] = w * np.prod(np.delete(x[r], [i, k]))
+        return h
+
+    x = np.array([[0.0, 2.0, 3.0, -1.5], [1.5, 0.0, 0.0, 0.7]])
+    v = np.array([[0.3, -0.5, 0.7, 0.2], [-0.4, 0.6, 0.1, -0.8]])
+    for f, h in [(by_axis, hand(x, [(0, 1.0), (1, -2.0)])),
+                 (by_method, hand(x.reshape(1, 8), [(0, 1.0)]).reshape(x.shape + x.shape))]:
+        grad = tg.grad(f)
+        fd = np.empty_like(h)
+        for idx in np.ndindex(x.shape):
+            e = np.zeros_like(x)
+            e[idx] = 1e-5
+            fd[idx] = (grad(x + e) - grad(x - e)) / 2e-5
+        hv = np.tensordot(h, v, axes=2)
+        np.testing.assert_allclose(fd, h, atol=1e-8)
+        np.testing.assert_allclose(tg.hessian(f)(x), h, atol=1e-12)
+        np.testing.assert_allclose(tg.jvp(grad, (x,), (v,))[1], hv, atol=1e-12)
+        ror = tg.grad(lambda x: np.sum(grad(x) * v), mode_switching=False)
+        np.testing.assert_allclose(ror(x), hv, atol=1e-12)

@@ -518,6 +518,54 @@ def _prod_others(x, axis=None):
     return _build(src, _dtype=ftype)
 
 
+@overload(rt.prod_others_dot, prefer_literal=True)
+def _prod_others_dot(t, x, axis=None):
+    ftype = _result_float(t, x)
+    if _is_scalar(x):
+        return _build("def impl(t, x, axis=None):\n    return _f(0.0)\n", _f=ftype)
+    if not _is_array(x):
+        return None
+    axes = _axes(axis, x.ndim, "prod_others_dot")
+    # exclusive products of the dual numbers x + eps t: (value, eps part) before each element, then after it
+    exclusive = ("    n = flat.shape[1]\n"
+                 "    before = np.empty(flat.shape, _dtype)\n"
+                 "    before_eps = np.empty(flat.shape, _dtype)\n"
+                 "    out = np.empty(flat.shape, _dtype)\n"
+                 "    for r in range(flat.shape[0]):\n"
+                 "        acc = _dtype(1.0)\n"
+                 "        acc_eps = _dtype(0.0)\n"
+                 "        for j in range(n):\n"
+                 "            before[r, j] = acc\n"
+                 "            before_eps[r, j] = acc_eps\n"
+                 "            acc_eps = acc_eps * flat[r, j] + acc * tflat[r, j]\n"
+                 "            acc *= flat[r, j]\n"
+                 "        acc = _dtype(1.0)\n"
+                 "        acc_eps = _dtype(0.0)\n"
+                 "        for j in range(n - 1, -1, -1):\n"
+                 "            out[r, j] = before[r, j] * acc_eps + before_eps[r, j] * acc\n"
+                 "            acc_eps = acc_eps * flat[r, j] + acc * tflat[r, j]\n"
+                 "            acc *= flat[r, j]\n")
+    full_t = "np.full(x.shape, t)" if _is_scalar(t) else "t"
+    if len(axes) == x.ndim:
+        src = ("def impl(t, x, axis=None):\n"
+               "    flat = np.ascontiguousarray(x).astype(_dtype).reshape((1, x.size))\n"
+               f"    tflat = np.ascontiguousarray({full_t}).astype(_dtype).reshape((1, x.size))\n" + exclusive +
+               "    return out.reshape(x.shape)\n")
+        return _build(src, _dtype=ftype)
+    perm = tuple(k for k in range(x.ndim) if k not in axes) + axes
+    inverse = tuple(int(i) for i in np.argsort(perm))
+    kept = [f"x.shape[{k}]" for k in range(x.ndim) if k not in axes]
+    moved_shape = _tuple_text([f"x.shape[{k}]" for k in perm])
+    src = ("def impl(t, x, axis=None):\n"
+           f"    moved = np.ascontiguousarray(np.transpose(x, {perm!r})).astype(_dtype)\n"
+           f"    tmoved = np.ascontiguousarray(np.transpose({full_t}, {perm!r})).astype(_dtype)\n"
+           f"    rows = {' * '.join(kept) or '1'}\n"
+           "    flat = moved.reshape((rows, moved.size // max(rows, 1)))\n"
+           "    tflat = tmoved.reshape((rows, moved.size // max(rows, 1)))\n" + exclusive +
+           f"    return np.ascontiguousarray(np.transpose(out.reshape({moved_shape}), {inverse!r}))\n")
+    return _build(src, _dtype=ftype)
+
+
 @overload(rt.cumsum_vjp, prefer_literal=True)
 def _cumsum_vjp(ct, a, axis=None):
     if not _is_array(ct):

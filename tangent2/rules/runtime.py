@@ -15,7 +15,7 @@ from tangent2.runtime import (
     add_at, broadcast_like, cast_like, cumsum_vjp, diag_vjp, dot_vjp_a,
     dot_vjp_b, einsum_vjp_a, einsum_vjp_b, expand_last2, gather, hstack_vjp,
     inner_vjp_a, inner_vjp_b, mat_outer, matmul_vjp_a, matmul_vjp_b,
-    matrix_transpose, reduce_sum, saved, split_like, trace_vjp, unbroadcast,
+    matrix_transpose, prod_others, prod_others_dot, reduce_sum, saved, split_like, trace_vjp, unbroadcast,
     unreduce, unstack_like, vstack_vjp, zeros_like,
 )
 
@@ -109,13 +109,37 @@ def unreduce_jvp(ct_dot, ans, ct, x, axis=None, keepdims=False):
 
 @vjp_rule(runtime.prod_others)
 def prod_others_vjp(g, ans, x, axis=None):
-    # second derivatives of np.prod; valid where x has no zeros
-    return (unreduce(reduce_sum(g * ans, axis, False), x, axis, False) - g * ans) / x
+    # the second derivatives of np.prod form a symmetric matrix: the adjoint is the derivative along g
+    return prod_others_dot(g, x, axis)
 
 
 @jvp_rule(runtime.prod_others)
 def prod_others_jvp(x_dot, ans, x, axis=None):
-    return ans * unreduce(reduce_sum(x_dot / x, axis, False), x, axis, False) - ans * x_dot / x
+    return prod_others_dot(x_dot, x, axis)
+
+
+@vjp_rule(prod_others_dot)
+def prod_others_dot_vjp(g, ans, t, x, axis=None):
+    # third derivatives of np.prod (symmetric in t and g); valid where x has no zeros
+    others = prod_others(x, axis)
+    r = t / x
+    q = g / x
+    r_others = unreduce(reduce_sum(r, axis, False), x, axis, False) - r
+    q_others = unreduce(reduce_sum(q, axis, False), x, axis, False) - q
+    rq_others = unreduce(reduce_sum(r * q, axis, False), x, axis, False) - r * q
+    return prod_others_dot(g, x, axis), others * (r_others * q_others - rq_others)
+
+
+@jvp_rule(prod_others_dot)
+def prod_others_dot_jvp(t_dot, x_dot, ans, t, x, axis=None):
+    # third derivatives of np.prod; valid where x has no zeros
+    others = prod_others(x, axis)
+    r = t / x
+    q = x_dot / x
+    r_others = unreduce(reduce_sum(r, axis, False), x, axis, False) - r
+    q_others = unreduce(reduce_sum(q, axis, False), x, axis, False) - q
+    rq_others = unreduce(reduce_sum(r * q, axis, False), x, axis, False) - r * q
+    return prod_others_dot(t_dot, x, axis) + others * (r_others * q_others - rq_others)
 
 
 @vjp_rule(cumsum_vjp)
@@ -321,9 +345,10 @@ zero_derivative(
 
 # Helpers that give a zero whenever any argument that can carry a tangent is
 # zero (linear, or bilinear in (ct, b)): a simplifier may replace such a call
-# with a symbolic zero, as it does for np.sum or np.matmul.
+# with a symbolic zero, as it does for np.sum or np.matmul.  (prod_others_dot is
+# linear in its direction t; its x is a primal in every rule, never a zero.)
 LINEAR_HELPERS = frozenset({
-    unbroadcast, broadcast_like, gather, saved, cast_like, reduce_sum, unreduce, cumsum_vjp,
+    unbroadcast, broadcast_like, gather, saved, cast_like, reduce_sum, unreduce, cumsum_vjp, prod_others_dot,
     dot_vjp_a, dot_vjp_b, matmul_vjp_a, matmul_vjp_b, inner_vjp_a, inner_vjp_b,
     einsum_vjp_a, einsum_vjp_b, mat_outer, matrix_transpose, expand_last2, trace_vjp, diag_vjp,
 })
