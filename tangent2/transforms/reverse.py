@@ -812,7 +812,7 @@ class _Reverse:
         reverse = self.reverse_blocks.get(id(stmts))
         if reverse is not None and pops:
             reverse[:0] = [self.pop(name, None) for name in pops]
-        return out
+        return self.delay_pushes(out)
 
     def forward_loop(self, stmt, needed, depth):
         out = []
@@ -829,7 +829,7 @@ class _Reverse:
             out.append(ir.assign(trips, ir.const(0), stmt.origin))
             prologue.append(ir.assign(trips, gast.BinOp(left=ir.load(trips), op=gast.Add(), right=ir.const(1)),
                                       stmt.origin))
-        stmt.body = prologue + body
+        stmt.body = self.delay_pushes(prologue + body)
         out.append(stmt)
         if reverse is not None:
             reverse[:0] = [self.pop(head, None, owner=stmt) for head in saved]
@@ -837,7 +837,35 @@ class _Reverse:
 
     def push(self, name, origin, owner=None):
         stack = self.stack(name, owner)
-        return ir.expr_stmt(ir.method_call(ir.load(stack), "append", [ir.load(name)]), origin)
+        node = ir.expr_stmt(ir.method_call(ir.load(stack), "append", [ir.load(name)]), origin)
+        node.pushes = name
+        return node
+
+    def delay_pushes(self, block):
+        """Move each push of an array past the later statements of ``block`` that write into it.
+
+        The stack holds the array itself, not a copy, and the adjoint sweep pops it
+        before undoing this iteration's writes (into it or a view of it): what it
+        reads is the array after them.  Pushing it after the writes says so, so that
+        differentiating the generated code again takes the push for the value it
+        stores.  (Moving a push changes nothing else: until the name is rebound it
+        is the same array.)
+        """
+        block = list(block)
+        for push in [s for s in block if getattr(s, "pushes", None)]:
+            sharing = _sharing_memory(self.node.body, {push.pushes}, self.namespace)
+            start = block.index(push)
+            last = start
+            for position in range(start + 1, len(block)):
+                inner = list(ir.walk_statements([block[position]]))
+                if any(isinstance(s, gast.Assign) and not ir.is_subscript_write(s) and ir.target_name(s) == push.pushes
+                       for s in inner):
+                    break  # rebound: later writes are into another array
+                if any(ir.is_subscript_write(s) and ir.target_name(s) in sharing for s in inner):
+                    last = position
+            if last != start:
+                block.insert(last, block.pop(start))
+        return block
 
     def pop(self, name, origin, owner=None):
         node = ir.assign(name, ir.method_call(ir.load(self.stack(name, owner)), "pop"), origin)
