@@ -344,6 +344,40 @@ def ror_element_write_then_rebind_in_loop(x):
     return np.sum(tg.grad(element_write_then_rebind_in_loop)(x) * V3)
 
 
+def return_in_loop_after_early_return(x, n=4):
+    if x[0] > 5.0:
+        return x * 1.0
+    y = x * 3.0
+    for i in range(n):
+        if i > 1:
+            return y * x
+    return y
+
+
+def weighted_return_in_loop_after_early_return(x):
+    return np.sum(return_in_loop_after_early_return(x) * V3)
+
+
+def early_return_then_write_after_loop(x):
+    if x[0] > 5.0:
+        return np.sum(x)
+    a = x ** (x[2] * 0.0)
+    for i in range(2):
+        a = a * x[1] + np.sum(a)
+    a[0] = 2.0
+    return np.sum(a * x)
+
+
+def ror_early_return_then_write_after_loop(x):
+    return np.sum(tg.grad(early_return_then_write_after_loop)(x) * V3)
+
+
+def _hessian_early_return_then_write_after_loop(x):
+    """f = 2 x0 + (x1 + 3)^2 (x1 + x2) where the early return is not taken."""
+    x1, x2 = x[1], x[2]
+    return np.array([[0.0, 0.0, 0.0], [0.0, 2 * (x1 + x2) + 4 * (x1 + 3), 2 * (x1 + 3)], [0.0, 2 * (x1 + 3), 0.0]])
+
+
 def element_write_of_other_argument_in_loop(x, s):
     a = np.zeros_like(x)
     for k in range(1):
@@ -602,6 +636,7 @@ def _check_zero_shape():
 
 
 M23 = np.arange(6.0).reshape(2, 3) * 0.3
+X_POSITIVE = np.array([0.5, 0.7, 1.2])
 
 REGRESSIONS = [
     ("loop_defined", "a variable first assigned in a for loop and read after it: zero gradient",
@@ -677,6 +712,17 @@ REGRESSIONS = [
     ("ror_element_write_then_rebind_in_loop", "reverse over reverse (no mode switching): a[1] = x[0]; a = a * x "
      "in a loop: wrong Hv", lambda: (tg.grad(ror_element_write_then_rebind_in_loop, mode_switching=False)(X3),
                                      np.array([2 * V3[0] + V3[1], V3[0], 2 * V3[2]]))),
+    ("return_in_loop_after_early_return", "found while minimizing the seed-0 index-38 fuzz finding: an early "
+     "return not taken, then a return inside a loop that is taken: gradient zero, should be 6 x v (the reversed "
+     "if of the first return tested its flag after the loop had cleared it)",
+     lambda: (tg.grad(weighted_return_in_loop_after_early_return)(X3), 6 * X3 * V3)),
+    ("ror_early_return_then_write_after_loop", "found by the fuzzer (seed 0, index 38): reverse over reverse (no "
+     "mode switching) with an early return not taken, a loop rebinding a and a[0] = 2.0 after it: wrong Hv (the "
+     "first-order sweep's reversed loop left a bound to its first value, and the restores of the element write "
+     "wrote into that array: a name defined under the early return's flag was not known to be defined in the "
+     "adjoint under the same flag)",
+     lambda: (tg.grad(ror_early_return_then_write_after_loop, mode_switching=False)(X_POSITIVE),
+              _hessian_early_return_then_write_after_loop(X_POSITIVE) @ V3)),
     ("ror_element_write_of_other_argument_in_loop", "found by the fuzzer (seed 3): reverse over reverse (no mode "
      "switching) of a[2] = np.exp(s); a = a * x in a loop: d/ds misses exp(s) v2 (the first-order sweep pushes a "
      "and then writes into it; reverse mode over it takes the push for a copy)",
@@ -789,6 +835,7 @@ FIXED = {"dead_stack_in_loop", "swap_then_slice_write_in_loop", "alias_augmented
          "range_bound_rebound_in_loop", "reads_previous_iteration", "reads_previous_iteration_hvp", "real_attribute",
          "ror_array_write_in_if", "ror_conditional_with_reshape", "ror_element_write_of_other_argument_in_loop",
          "ror_element_write_then_rebind_in_loop", "ror_dead_array_written_in_loop_in_if",
+         "ror_early_return_then_write_after_loop", "return_in_loop_after_early_return",
          "ror_dead_code_in_branches", "rows_loop_rebinds_array", "slice_augassign_rebound_in_loop",
          "slice_augassign_then_rebind_in_loop", "slice_with_computed_index", "slice_with_index_array",
          "slice_with_index_array_hvp", "slice_with_loop_arithmetic_index", "slice_write_then_swap",

@@ -115,6 +115,14 @@ class _SSA:
         then_env, else_env = dict(env), dict(env)
         stmt.body = self.block(stmt.body, then_env)
         stmt.orelse = self.block(stmt.orelse, else_env)
+        copied_test = []
+        if isinstance(stmt.test, gast.Name) and stmt.test.id in ir.assigned_names(stmt.body + stmt.orelse):
+            # The adjoint sweep tests the condition again: keep the value the if saw (the flag of a lowered
+            # early return, tested here, is assigned again by a later return inside a loop in the body).
+            test = self.namer.fresh("_t")
+            self.defined.add(test)
+            copied_test = [ir.assign(test, stmt.test, stmt.origin)]
+            stmt.test = ir.load(test)
         stmt.joins = []
         for name in sorted(set(then_env) & set(else_env)):
             if then_env[name] != else_env[name] and name in stmt.live_after:
@@ -129,7 +137,7 @@ class _SSA:
             if name not in stmt.live_after or name not in env:
                 # Dead after the if (or new in one branch): no join needed.
                 env[name] = then_env.get(name) or else_env.get(name)
-        return [stmt]
+        return copied_test + [stmt]
 
     def loop(self, stmt, env):
         assigned = {ir.target_name(s) for s in ir.walk_statements(stmt.body) if isinstance(s, gast.Assign)
@@ -201,22 +209,40 @@ def _is_result(name):
     return bool(_RESULT.match(name))
 
 
-def _mark_definitely_defined(stmts, defined):
+def _mark_definitely_defined(stmts, defined, guarded=None):
     """Record ``defined_before`` on every if and loop: the names assigned on every path reaching it.
 
     A name bound to None does not count: it has no value to take a shape from.
+    ``guarded`` maps a condition name to the names defined where it was true
+    and where it was false in an earlier ``if`` on it: a later ``if`` on the
+    same unchanged name takes the same branch.  (The flag of a lowered early
+    return guards both the rest of the primal and, later, its adjoint, which
+    reads the names that part defines.)
     """
     defined = set(defined)
+    guarded = dict(guarded or {})
     for stmt in stmts:
         if isinstance(stmt, gast.Assign) and not ir.is_subscript_write(stmt):
+            guarded.pop(ir.target_name(stmt), None)
             if not (isinstance(stmt.value, gast.Constant) and stmt.value.value is None):
                 defined.add(ir.target_name(stmt))
         elif isinstance(stmt, gast.If):
             stmt.defined_before = set(defined)
-            defined |= _mark_definitely_defined(stmt.body, defined) & _mark_definitely_defined(stmt.orelse, defined)
+            test = stmt.test.id if isinstance(stmt.test, gast.Name) else None
+            if_true, if_false = guarded.get(test, (set(), set()))
+            body = _mark_definitely_defined(stmt.body, defined | if_true, guarded)
+            orelse = _mark_definitely_defined(stmt.orelse, defined | if_false, guarded)
+            defined |= body & orelse
+            for name in ir.assigned_names(stmt.body + stmt.orelse):
+                guarded.pop(name, None)
+            if test is not None and test not in ir.assigned_names(stmt.body + stmt.orelse):
+                guarded[test] = (body, orelse)
         elif isinstance(stmt, (gast.For, gast.While)):
             stmt.defined_before = set(defined)
-            _mark_definitely_defined(stmt.body, defined | ({stmt.target.id} if isinstance(stmt, gast.For) else set()))
+            for name in ir.assigned_names(stmt.body):
+                guarded.pop(name, None)
+            _mark_definitely_defined(stmt.body, defined | ({stmt.target.id} if isinstance(stmt, gast.For) else set()),
+                                     guarded)
     return defined
 
 
