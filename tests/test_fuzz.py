@@ -344,6 +344,14 @@ def ror_element_write_then_rebind_in_loop(x):
     return np.sum(tg.grad(element_write_then_rebind_in_loop)(x) * V3)
 
 
+def element_of_vector_scaled_after_loop(s):
+    for i in range(2):
+        v = np.full(3, 0.8) * s
+        e = v[2 - i]
+    e *= np.tanh(s)
+    return np.sum(v ** 2) + e
+
+
 def return_in_loop_after_early_return(x, n=4):
     if x[0] > 5.0:
         return x * 1.0
@@ -712,6 +720,12 @@ REGRESSIONS = [
     ("ror_element_write_then_rebind_in_loop", "reverse over reverse (no mode switching): a[1] = x[0]; a = a * x "
      "in a loop: wrong Hv", lambda: (tg.grad(ror_element_write_then_rebind_in_loop, mode_switching=False)(X3),
                                      np.array([2 * V3[0] + V3[1], V3[0], 2 * V3[2]]))),
+    ("element_of_vector_scaled_after_loop", "found by the fuzzer (seed 5, index 226): e = v[2 - i] in a loop "
+     "over range(2), then e *= ...: rejected with UnsupportedSyntax ('v' read after a write through 'e'), though "
+     "an element of a vector is a copy (the check that decides it when the function runs needs v bound at the "
+     "write, and a loop over a non-empty constant range was taken to maybe skip its body)",
+     lambda: (tg.grad(element_of_vector_scaled_after_loop)(0.7),
+              3.84 * 0.7 + 0.8 * (np.tanh(0.7) + 0.7 * (1 - np.tanh(0.7) ** 2)))),
     ("return_in_loop_after_early_return", "found while minimizing the seed-0 index-38 fuzz finding: an early "
      "return not taken, then a return inside a loop that is taken: gradient zero, should be 6 x v (the reversed "
      "if of the first return tested its flag after the loop had cleared it)",
@@ -836,6 +850,7 @@ FIXED = {"dead_stack_in_loop", "swap_then_slice_write_in_loop", "alias_augmented
          "ror_array_write_in_if", "ror_conditional_with_reshape", "ror_element_write_of_other_argument_in_loop",
          "ror_element_write_then_rebind_in_loop", "ror_dead_array_written_in_loop_in_if",
          "ror_early_return_then_write_after_loop", "return_in_loop_after_early_return",
+         "element_of_vector_scaled_after_loop",
          "ror_dead_code_in_branches", "rows_loop_rebinds_array", "slice_augassign_rebound_in_loop",
          "slice_augassign_then_rebind_in_loop", "slice_with_computed_index", "slice_with_index_array",
          "slice_with_index_array_hvp", "slice_with_loop_arithmetic_index", "slice_write_then_swap",

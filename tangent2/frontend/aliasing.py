@@ -199,6 +199,9 @@ class _Analysis:
     def loop(self, stmt, state):
         if isinstance(stmt, gast.For):
             self.read(stmt.iter, state, stmt)
+        # A range with constant bounds that is not empty runs its body at least once: what the body binds is
+        # bound after the loop (no path skips it).
+        skippable = not self._runs_at_least_once(stmt)
         while True:  # a fixpoint: the state only grows, over finitely many names, objects and checks
             if isinstance(stmt, gast.While):
                 self.read(stmt.test, state, stmt)
@@ -207,11 +210,21 @@ class _Analysis:
                 inner.rebind(stmt.target.id, frozenset(), {})  # the range index
                 inner.stale.pop(stmt.target.id, None)
                 inner.bound = inner.bound | {stmt.target.id}
-            after = state.join(self.block(stmt.body, inner))
+            body = self.block(stmt.body, inner)
+            after = state.join(body) if skippable else body
+            skippable = True
             if after.same(state):
                 break
             state = after
         return state
+
+    def _runs_at_least_once(self, stmt):
+        if not isinstance(stmt, gast.For):  # the core form's for loops are range loops
+            return False
+        bounds = stmt.iter.args
+        if not bounds or not all(isinstance(b, gast.Constant) and type(b.value) is int for b in bounds):
+            return False
+        return len(range(*(b.value for b in bounds))) > 0
 
     def assign(self, stmt, state):
         generated = getattr(stmt, "generated", False)
