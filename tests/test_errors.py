@@ -120,6 +120,31 @@ def casts_to_a_dtype_known_at_run_time(x):
     return x.astype(x.dtype) * x
 
 
+def tuple_of_other_length_in_one_branch(x):
+    if x > 0.5:
+        t = (x, x)
+    else:
+        t = (x, x, x)
+    return t[0]
+
+
+def tuple_in_both_branches(x):
+    if x > 0.5:
+        t = (x, 1.0)
+    else:
+        t = (x, 2.0)
+    return t[0]
+
+
+def tuple_loop_variable_in_one_branch(x):
+    if x > 0.5:
+        for t in (x, 2.0):
+            v = t * x
+    else:
+        v = x
+    return v * x
+
+
 CASES = [
     (uses_try, "try statement", "try:"),
     (uses_with, "with statement", "with open"),
@@ -140,7 +165,18 @@ CASES = [
      "for i in range(3)"),
     (casts_to_a_dtype_known_at_run_time, "the dtype of a conversion of a differentiated value must be known "
      "while compiling", "x.astype(x.dtype)"),
+    (tuple_of_other_length_in_one_branch, "'t' is bound to differently structured values in the branches of "
+     "this if, and read after it", "if x > 0.5"),
+    (tuple_in_both_branches, "tuples assigned in both branches of an if are not supported", "if x > 0.5"),
 ]
+
+
+def test_static_values_the_branches_bind_differently_are_fine_when_not_read_after_the_if():
+    """The fuzzer's seed-5 index-135 program: the loop variable of an unrolled loop over (x, 2.0), bound in one
+    branch only and dead after the if, was rejected."""
+    assert tg.grad(tuple_loop_variable_in_one_branch)(0.7) == pytest.approx(4 * 0.7)  # f = 2 x^2 there
+    assert tg.grad(tuple_loop_variable_in_one_branch)(0.2) == pytest.approx(2 * 0.2)  # f = x^2
+    tg.check_grads(tuple_loop_variable_in_one_branch, (0.7,))  # forward, reverse, second order against FD
 
 
 @pytest.mark.parametrize("function, construct, text", CASES, ids=[c[0].__name__ for c in CASES])

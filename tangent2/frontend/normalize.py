@@ -103,6 +103,13 @@ class Transformed(Static):
         return normalizer._call_derivative(self.derivative, list(args), self.extra, node, frame)
 
 
+class Unmergeable(Static):
+    """A name the branches of an if bound to values of different structures: an error if it is read later."""
+
+    def __init__(self, error):
+        self.error = error
+
+
 class Pullback(Static):
     """The pullback returned by ``tg.vjp`` inside differentiated code."""
 
@@ -573,13 +580,14 @@ class _Normalizer:
             elif name in left and name in right and _same_structure(left[name], right[name]):
                 merged[name] = self._join_static(left[name], right[name], stmt, frame)
             else:
-                raise self.error(f"'{name}' is bound to differently structured values in the branches of this if",
-                                 stmt, frame)
+                merged[name] = Unmergeable(self.error(
+                    f"'{name}' is bound to differently structured values in the branches of this if, and read "
+                    f"after it", stmt, frame))
         return merged
 
     def _join_static(self, left, right, stmt, frame):
-        raise self.error("tuples assigned in both branches of an if are not supported; assign their elements",
-                         stmt, frame)
+        return Unmergeable(self.error(
+            "tuples assigned in both branches of an if are not supported; assign their elements", stmt, frame))
 
     def _stmt_For(self, stmt, frame):
         if stmt.orelse:
@@ -817,6 +825,8 @@ class _Normalizer:
         while scope is not None:
             if node.id in scope.static:
                 value = scope.static[node.id]
+                if isinstance(value, Unmergeable):
+                    raise value.error
                 for loop_frame, before, names in self.static_reads:
                     if loop_frame is scope and before.get(node.id) is value:
                         names.add(node.id)
@@ -1332,6 +1342,8 @@ class _Normalizer:
         scope = frame
         while scope is not None:
             if name in scope.static:
+                if isinstance(scope.static[name], Unmergeable):
+                    raise scope.static[name].error
                 return scope.static[name]
             if name in scope.locals:
                 return ir.load(self._local_name(name, scope))
