@@ -344,6 +344,16 @@ def ror_element_write_then_rebind_in_loop(x):
     return np.sum(tg.grad(element_write_then_rebind_in_loop)(x) * V3)
 
 
+def lambda_called_after_inner_while(x):
+    double = lambda t: t * 2.0
+    for i in range(2):
+        k = 0
+        while k < 2:
+            k += 1
+        y = double(x)
+    return y * x
+
+
 def element_of_vector_scaled_after_loop(s):
     for i in range(2):
         v = np.full(3, 0.8) * s
@@ -720,6 +730,11 @@ REGRESSIONS = [
     ("ror_element_write_then_rebind_in_loop", "reverse over reverse (no mode switching): a[1] = x[0]; a = a * x "
      "in a loop: wrong Hv", lambda: (tg.grad(ror_element_write_then_rebind_in_loop, mode_switching=False)(X3),
                                      np.array([2 * V3[0] + V3[1], V3[0], 2 * V3[2]]))),
+    ("lambda_called_after_inner_while", "found by the fuzzer (seed 0 index 1605, seed 1 index 97): a lambda "
+     "called in a for loop after a while loop nested in it: ValueError list.remove(x): x not in list (the "
+     "normalizer's records of the loops' static reads were removed by equality, and the two compared equal)",
+     lambda: ([tg.grad(lambda_called_after_inner_while)(0.7), tg.jvp(lambda_called_after_inner_while, (0.7,),
+                                                                      (0.5,))[1]], np.array([4 * 0.7, 4 * 0.7 * 0.5]))),
     ("element_of_vector_scaled_after_loop", "found by the fuzzer (seed 5, index 226): e = v[2 - i] in a loop "
      "over range(2), then e *= ...: rejected with UnsupportedSyntax ('v' read after a write through 'e'), though "
      "an element of a vector is a copy (the check that decides it when the function runs needs v bound at the "
@@ -850,7 +865,7 @@ FIXED = {"dead_stack_in_loop", "swap_then_slice_write_in_loop", "alias_augmented
          "ror_array_write_in_if", "ror_conditional_with_reshape", "ror_element_write_of_other_argument_in_loop",
          "ror_element_write_then_rebind_in_loop", "ror_dead_array_written_in_loop_in_if",
          "ror_early_return_then_write_after_loop", "return_in_loop_after_early_return",
-         "element_of_vector_scaled_after_loop",
+         "element_of_vector_scaled_after_loop", "lambda_called_after_inner_while",
          "ror_dead_code_in_branches", "rows_loop_rebinds_array", "slice_augassign_rebound_in_loop",
          "slice_augassign_then_rebind_in_loop", "slice_with_computed_index", "slice_with_index_array",
          "slice_with_index_array_hvp", "slice_with_loop_arithmetic_index", "slice_write_then_swap",

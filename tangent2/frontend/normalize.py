@@ -698,9 +698,13 @@ class _Normalizer:
         self.static_reads.append(reads)
         return reads
 
+    def _stop_tracking_static_reads(self, reads):
+        # by identity: the records of nested loops compare equal while they hold the same bindings and names
+        self.static_reads[:] = [record for record in self.static_reads if record is not reads]
+
     def _check_loop_carried_statics(self, reads, stmt, frame):
         """A loop body is normalized once, so a static value it reads must be the same in every iteration."""
-        self.static_reads.remove(reads)
+        self._stop_tracking_static_reads(reads)
         _, before, names = reads
         carried = sorted(name for name in names if frame.static.get(name) is not before[name])
         if carried:
@@ -729,7 +733,7 @@ class _Normalizer:
         test = self.materialize(self.atom(stmt.test, frame), frame, stmt)
         recompute = self.blocks.pop()
         if isinstance(test, gast.Constant) and not test.value:
-            self.static_reads.remove(reads)
+            self._stop_tracking_static_reads(reads)
             self._release_statics(carried)
             return
         for s in recompute:
