@@ -344,6 +344,23 @@ def ror_element_write_then_rebind_in_loop(x):
     return np.sum(tg.grad(element_write_then_rebind_in_loop)(x) * V3)
 
 
+def number_argument_linked_to_a_written_array(x, s):
+    x[0] = 1.0
+    for t in (x, s):
+        y = t * 2.0
+    v = s
+    v -= x[1]
+    return s * v + np.sum(x)
+
+
+def shifted_and_transposed_then_written(x, m):
+    v = (np.arange(3.0).reshape(3, 1) + m) + 2.0
+    w = m.T + 1.0
+    for i in range(3):
+        m[i, 0] = 0.1 * x
+    return np.sum(v ** 2) + np.sum(w) + np.sum(m)
+
+
 def lambda_called_after_inner_while(x):
     double = lambda t: t * 2.0
     for i in range(2):
@@ -730,6 +747,16 @@ REGRESSIONS = [
     ("ror_element_write_then_rebind_in_loop", "reverse over reverse (no mode switching): a[1] = x[0]; a = a * x "
      "in a loop: wrong Hv", lambda: (tg.grad(ror_element_write_then_rebind_in_loop, mode_switching=False)(X3),
                                      np.array([2 * V3[0] + V3[1], V3[0], 2 * V3[2]]))),
+    ("number_argument_linked_to_a_written_array", "found by the fuzzer (seed 0, index 1424): a number argument s "
+     "that may share an array written into (a loop over (x, s) with x written) was copied with np.copy, a 0-d "
+     "array, so v = s; v -= ... was rejected when run (s shares its array with v); f = s (s - x1) + 1 + x1 + x2",
+     lambda: (np.concatenate(tg.grad(number_argument_linked_to_a_written_array, wrt=(0, 1))(X3.copy(), 0.7),
+                             axis=None), np.array([0.0, 1.0 - 0.7, 1.0, 2 * 0.7 - X3[1]]))),
+    ("shifted_and_transposed_then_written", "found by the fuzzer (seed 0, index 1433): jvp of v = m + c and "
+     "w = m.T, then m[i, 0] = ... for every row: the tangents of v and w were m's tangent (or a view of it), "
+     "which the writes changed: 3.0, exact 2 sum(v) + 3 + 0.3 = 27.3",
+     lambda: (tg.jvp(shifted_and_transposed_then_written, (0.5, np.ones((3, 1))), (1.0, np.ones((3, 1))))[1],
+              2 * np.sum(np.arange(3.0) + 3) + 3 + 0.3)),
     ("lambda_called_after_inner_while", "found by the fuzzer (seed 0 index 1605, seed 1 index 97): a lambda "
      "called in a for loop after a while loop nested in it: ValueError list.remove(x): x not in list (the "
      "normalizer's records of the loops' static reads were removed by equality, and the two compared equal)",
@@ -866,6 +893,7 @@ FIXED = {"dead_stack_in_loop", "swap_then_slice_write_in_loop", "alias_augmented
          "ror_element_write_then_rebind_in_loop", "ror_dead_array_written_in_loop_in_if",
          "ror_early_return_then_write_after_loop", "return_in_loop_after_early_return",
          "element_of_vector_scaled_after_loop", "lambda_called_after_inner_while",
+         "shifted_and_transposed_then_written", "number_argument_linked_to_a_written_array",
          "ror_dead_code_in_branches", "rows_loop_rebinds_array", "slice_augassign_rebound_in_loop",
          "slice_augassign_then_rebind_in_loop", "slice_with_computed_index", "slice_with_index_array",
          "slice_with_index_array_hvp", "slice_with_loop_arithmetic_index", "slice_write_then_swap",

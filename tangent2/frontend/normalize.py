@@ -16,7 +16,7 @@ import types
 import gast
 import numpy as np
 
-from tangent2 import ir
+from tangent2 import ir, runtime
 from tangent2.errors import UnsupportedSyntax
 from tangent2.frontend.aliasing import is_generated
 from tangent2.frontend.parse import parse
@@ -362,10 +362,11 @@ class _Normalizer:
     def _block(self, stmts, frame, mutated_params=()):
         self.blocks.append([])
         for name in mutated_params:
-            # Writing into an argument must not change the caller's array.
+            # Writing into an argument must not change the caller's array; a number stays a number (np.copy
+            # would make it a 0-d array, which v = s; v -= ... would then change in place).
             self.origin = location(frame.node, frame.node)
             local = self._local_name(name, frame)  # an inlined function's parameter is renamed
-            self.emit(ir.assign(local, ir.call(self._global_ref(np.copy, frame), [ir.load(local)])))
+            self.emit(ir.assign(local, ir.call(self._global_ref(runtime.saved, frame), [ir.load(local)])))
         for stmt in stmts:
             self.origin = location(frame.node, stmt)
             self._statement(stmt, frame)

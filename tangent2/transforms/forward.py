@@ -7,7 +7,7 @@ flow is kept as it is: tangents ride along with the primal values.
 import gast
 import numpy as np
 
-from tangent2 import ir
+from tangent2 import ir, runtime
 from tangent2.errors import NotDifferentiable
 from tangent2.frontend.activity import is_zero_derivative
 from tangent2.frontend.resolve import lookup
@@ -125,8 +125,11 @@ class _Forward:
         if inline.is_zero(tangent):
             # The zero of the result: a rule's zero stands for an operand's tangent, of the operand's shape.
             return [stmt, ir.assign(self.dot(name), inline.zeros_of(ir.load(name), self.namespace), stmt.origin)]
-        if name in self.written and not _shares_memory(stmt.value) and not self._owned(tangent):
-            # This new array is written into later: its tangent must not share memory with another's.
+        written_tangents = {self.tangent[w] for w in self.written if w in self.tangent}
+        shares_written = written_tangents & ir.names_in(statements + [tangent])
+        if (name in self.written or shares_written) and not _shares_memory(stmt.value) and not self._owned(tangent):
+            # A new array's tangent must not share memory with another's that a write may change: this array is
+            # written into later, or its tangent is (a view of) one that is (v = m + 1.0, v = m.T; m[0] = ...).
             tangent = ir.call(ir.attr(self._np(), "copy"), [tangent])
         tangent = inline.materialize_zeros(tangent, self.namespace)
         tangent_statements = statements + [ir.assign(self.dot(name), tangent, stmt.origin)]
@@ -170,7 +173,7 @@ class _Forward:
         """Whether the tangent expression builds a new array (or a scalar), never one another name holds."""
         if isinstance(tangent, (gast.BinOp, gast.UnaryOp)):
             return True
-        return isinstance(tangent, gast.Call) and lookup(tangent.func, self.namespace) is np.copy
+        return isinstance(tangent, gast.Call) and lookup(tangent.func, self.namespace) in (np.copy, runtime.saved)
 
     def _np(self):
         for name, value in self.namespace.items():

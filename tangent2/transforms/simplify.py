@@ -41,7 +41,7 @@ def simplify(node, hoist=False):
 _FRESH = {np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like, np.empty_like, np.full_like,
           np.copy, np.array, np.dot, np.vdot, np.matmul, np.outer, np.inner, np.sum, np.mean, np.prod,
           np.shape, np.size, np.ndim, np.arange, np.linspace, np.eye, np.identity, len, float, int, abs,
-          runtime.zeros_like, runtime.basis_vector, runtime.jacobian_buffer, runtime.batched_basis,
+          runtime.zeros_like, runtime.saved, runtime.basis_vector, runtime.jacobian_buffer, runtime.batched_basis,
           runtime.batched_jacobian_buffer, runtime.reduce_sum}
 # Fresh results that may be lists (an element write can store an array in them): zeros_like of a tuple.
 _MAYBE_LIST = {runtime.zeros_like}
