@@ -38,6 +38,7 @@ import re
 import warnings
 
 import numpy as np
+from numba.core import types
 
 from tangent2.errors import TangentError
 
@@ -47,8 +48,9 @@ class DeviceStacks:
 
     ``function``: the rewritten Python function, taking the original
     parameters (no defaults), then one tape per dtype in ``dtypes``, then
-    ``_slots`` and ``_thread``; it returns ``(result, peaks)``.
-    ``stacks``: the stack names, in the order of ``_slots`` rows and peaks;
+    ``_slots`` and ``_thread``; it returns ``(result, peaks)``.  Without
+    stacks (only ``np.shape`` rewritten) it takes and returns what the
+    original does.  ``stacks``: the stack names, in the order of ``_slots`` rows and peaks;
     ``stack_dtypes``: each stack's NumPy dtype; ``source``: the rewritten text.
     """
 
@@ -70,42 +72,52 @@ class DeviceStacks:
 
 
 def with_device_stacks(function, argument_types):
-    """``function`` with its list stacks moved to device tapes (a :class:`DeviceStacks`), or None if it has none.
+    """``function`` with its list stacks moved to device tapes (a :class:`DeviceStacks`), or None if unchanged.
 
     ``argument_types``: the Numba types of the arguments it will be called
-    with (to infer the element type of each stack).
+    with (to infer the element type of each stack).  Reads of ``np.shape(a)``
+    of an array become ``a.shape`` as well: Numba's CUDA target cannot compile
+    its ``np.shape`` (it goes through ``np.asarray``'s optional argument).
     """
     text = function.__tangent2_source__
     tree = ast.parse(text)
     node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function.__name__)
     stacks = _stack_names(node)
-    if not stacks:
+    shapes = [n for n in ast.walk(node) if _shape_call(n, function)]
+    if not stacks and not shapes:
         return None
-    types_ = _element_types(function, argument_types, stacks)
+    typemap = _infer_types(function, argument_types)
+    types_ = _element_types(typemap, stacks, function)
+    arrays = {_SSA.match(v).group(1) for v, t in typemap.items() if isinstance(t, types.Array)}
     stack_dtypes = [_dtype_of(types_[name], name, function) for name in stacks]
     dtypes = sorted(set(stack_dtypes), key=str)
     taken = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} | {a.arg for a in node.args.args}
     names = _Names(taken)
     tapes = {dtype: names.fresh(f"_tape_{dtype}") for dtype in dtypes}
-    slots, thread = names.fresh("_slots"), names.fresh("_thread")
+    slots, thread = (names.fresh("_slots"), names.fresh("_thread")) if stacks else (None, None)
     per_stack = {name: (names.fresh(f"{name}_at"), names.fresh(f"{name}_room"), names.fresh(f"{name}_peak"),
                         tapes[dtype], dtype) for name, dtype in zip(stacks, stack_dtypes)}
-    rewriter = _Rewriter(per_stack, thread, names, function)
+    rewriter = _Rewriter(per_stack, thread, names, function, arrays)
     lines = text.split("\n")
     replacements = {}  # first line (1-based) -> (last line, new lines)
     rewriter.block(node.body, replacements)
-    peaks = ", ".join(per_stack[s][2] for s in stacks) + ("," if len(stacks) == 1 else "")
-    for ret in rewriter.returns:
-        indent = " " * ret.col_offset
-        value = ast.unparse(ret.value) if ret.value is not None else "None"
-        replacements[ret.lineno] = (ret.end_lineno, [f"{indent}return ({value}, ({peaks}))"])
-    params = [a.arg for a in node.args.args] + [tapes[d] for d in dtypes] + [slots, thread]
-    indent = " " * node.body[0].col_offset
-    prologue = [f"{indent}# stacks in device memory: entry j of stack s is {' / '.join(tapes.values())}"
-                f"[{slots}[s, 0] + j, {thread}], room for {slots}[s, 1] entries"]
-    for row, name in enumerate(stacks):
-        at, room, peak, _, _ = per_stack[name]
-        prologue += [f"{indent}{at} = {slots}[{row}, 0]", f"{indent}{room} = {slots}[{row}, 1]", f"{indent}{peak} = 0"]
+    params = [a.arg for a in node.args.args]
+    prologue = []
+    if stacks:
+        peaks = ", ".join(per_stack[s][2] for s in stacks) + ("," if len(stacks) == 1 else "")
+        for ret in rewriter.returns:
+            indent = " " * ret.col_offset
+            value = ast.unparse(ret.value) if ret.value is not None else "None"
+            replacements[ret.lineno] = (ret.end_lineno, [f"{indent}return ({value}, ({peaks}))"])
+        params += [tapes[d] for d in dtypes] + [slots, thread]
+        indent = " " * node.body[0].col_offset
+        prologue = [f"{indent}# stacks in device memory: entry j of stack s is {' / '.join(tapes.values())}"
+                    f"[{slots}[s, 0] + j, {thread}], room for {slots}[s, 1] entries"]
+        for row, name in enumerate(stacks):
+            at, room, peak, _, _ = per_stack[name]
+            prologue += [f"{indent}{at} = {slots}[{row}, 0]", f"{indent}{room} = {slots}[{row}, 1]",
+                         f"{indent}{peak} = 0"]
+    # no defaults: the kernel passes every argument
     replacements[node.lineno] = (node.lineno, [f"{' ' * node.col_offset}def {node.name}({', '.join(params)}):"] +
                                  prologue)
     out = []
@@ -122,6 +134,13 @@ def with_device_stacks(function, argument_types):
     if not source.endswith("\n"):
         source += "\n"
     return DeviceStacks(_load(source, function), stacks, stack_dtypes, dtypes, source)
+
+
+def _shape_call(node, function):
+    """``np.shape(name)``, with ``np`` the generated module's NumPy."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "shape" and \
+        isinstance(node.func.value, ast.Name) and function.__globals__.get(node.func.value.id) is np and \
+        len(node.args) == 1 and isinstance(node.args[0], ast.Name) and not node.keywords
 
 
 def _load(source, function):
@@ -185,11 +204,12 @@ def _stack_names(node):
 class _Rewriter:
     """Replacement lines for the statements that touch stacks; collects the return statements."""
 
-    def __init__(self, per_stack, thread, names, function):
+    def __init__(self, per_stack, thread, names, function, arrays):
         self.per_stack = per_stack
         self.thread = thread
         self.names = names
         self.function = function
+        self.arrays = arrays
         self.returns = []
 
     def block(self, stmts, replacements):
@@ -229,13 +249,16 @@ class _Rewriter:
             temporary = self.names.fresh("_popped")
             lines += self.pop(call.func.value.id, temporary)
             call.__tangent2_popped__ = temporary
-        if pops:
-            stmt = _ReplacePops().visit(stmt)
+        shapes = [n for n in ast.walk(stmt) if _shape_call(n, self.function) and n.args[0].id in self.arrays]
+        for call in shapes:
+            call.__tangent2_shape__ = True
+        if pops or shapes:
+            stmt = _ReplaceCalls().visit(stmt)
         if isinstance(stmt, ast.Expr) and _method(stmt.value, "append") in self.per_stack:
             return lines + self.push(stmt.value.func.value.id, ast.unparse(stmt.value.args[0]))
         if self._pushes(stmt):
             self._unsupported(stmt)
-        return lines + [ast.unparse(stmt)] if pops else None
+        return lines + [ast.unparse(stmt)] if pops or shapes else None
 
     def push(self, name, value):
         at, room, peak, tape, _ = self.per_stack[name]
@@ -262,11 +285,15 @@ class _Rewriter:
                            f"way the device rewrite does not handle: {ast.unparse(stmt).splitlines()[0]}")
 
 
-class _ReplacePops(ast.NodeTransformer):
+class _ReplaceCalls(ast.NodeTransformer):
+    """Pops by the temporaries they were taken into, ``np.shape(a)`` by ``a.shape``."""
+
     def visit_Call(self, node):
         popped = getattr(node, "__tangent2_popped__", None)
         if popped is not None:
             return ast.Name(id=popped, ctx=ast.Load())
+        if getattr(node, "__tangent2_shape__", False):
+            return ast.Attribute(value=node.args[0], attr="shape", ctx=ast.Load())
         return self.generic_visit(node)
 
 
@@ -299,14 +326,8 @@ def _evaluation_order(node):
 _SSA = re.compile(r"^(.*?)(\.\d+)?$")
 
 
-def _element_types(function, argument_types, stacks):
-    """The Numba element type of each stack, from Numba's type inference of the original function."""
-    from numba.core.errors import NumbaError
-    try:
-        typemap = _infer_types(function, argument_types)
-    except NumbaError as error:
-        from tangent2.backends.numba_cpu import explain
-        raise explain(error, function, what=f"{function.__name__} (typing its stacks for the CUDA kernel)") from None
+def _element_types(typemap, stacks, function):
+    """The Numba element type of each stack, from Numba's typemap of the original function."""
     found = {}
     for variable, type_ in typemap.items():
         base = _SSA.match(variable).group(1)
@@ -320,7 +341,6 @@ def _element_types(function, argument_types, stacks):
 
 
 def _dtype_of(numba_type, name, function):
-    from numba.core import types
     if isinstance(numba_type, types.Boolean):
         return np.dtype(np.bool_)
     if isinstance(numba_type, (types.Integer, types.Float, types.Complex)):
@@ -335,6 +355,15 @@ _TYPE_ONLY = None
 
 def _infer_types(function, argument_types):
     """Numba's typemap of ``function`` for ``argument_types``: its untyped passes and type inference, no lowering."""
+    from numba.core.errors import NumbaError
+    try:
+        return _typemap(function, argument_types)
+    except NumbaError as error:
+        from tangent2.backends.numba_cpu import explain
+        raise explain(error, function, what=f"{function.__name__} (typing it for the CUDA kernel)") from None
+
+
+def _typemap(function, argument_types):
     global _TYPE_ONLY
     from numba.core import compiler
     from numba.core.registry import cpu_target
