@@ -79,6 +79,12 @@ USER_MODULE = textwrap.dedent("""
                 j += 1
             s = s + t * t
         return s
+
+
+    def buffer(x, n):
+        a = np.zeros(2)
+        a[0] = x
+        return np.sum(a) * x
 """)
 
 PRELUDE = textwrap.dedent("""
@@ -239,6 +245,12 @@ PTX_SCRIPT = PRELUDE + textwrap.dedent("""
     for derivative, args in cases:
         ptx = tg.jit(derivative, target="cuda").ptx(*args, cc=(9, 0))
         assert ".visible .entry" in ptx, derivative
+    # what the device cannot run is reported at the user's line
+    try:
+        tg.jit(tg.grad(m.buffer), target="cuda").ptx(x, 3, cc=(9, 0))
+        raise AssertionError("np.zeros in device code must not compile")
+    except tg.jit.CompilationError as error:
+        assert error.origin[0] == sys.argv[1] and error.origin[2].strip() == "a = np.zeros(2)", error
     print("OK", len(cases))
 """)
 

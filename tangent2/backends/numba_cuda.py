@@ -63,6 +63,7 @@ class CudaElementwise:
         self._kernels = {}
         self._devices = {}
         self._python = set()
+        self._compiled = set()  # kernel keys compiled ahead of their first launch
         self._layouts = {}
         self._rooms = {}        # kernel key -> room of each stack (grown where a launch ran out, kept)
         self._counts = {"launches": 0, "retries": 0}
@@ -89,21 +90,23 @@ class CudaElementwise:
     # ------------------------------------------------------------------ calls
     def __call__(self, *args):
         call = self._prepare(args)
+        if call.function not in self._python:
+            try:
+                self._compile(call)
+                inputs = [_to_device(v, m, d, call.shape, call.n)
+                          for v, m, d in zip(call.values, call.modes, call.on_device)]
+                outputs = [self._cuda().device_array(call.n, dtype=call.dtype) for _ in call.paths]
+                try:
+                    self._launch(call, inputs, outputs)
+                except numba_errors() as error:  # compiled again at launch, for argument types of its own
+                    raise self._explain(error, call) from None
+            except CompilationError as compiled:
+                if self.fallback != "python":
+                    raise
+                warnings.warn(f"tangent2.jit(target='cuda'): running the uncompiled Python version.\n{compiled}",
+                              RuntimeWarning, stacklevel=2)
+                self._python.add(call.function)
         if call.function in self._python:
-            return self._run_python(call)
-        inputs = [_to_device(v, m, d, call.shape, call.n) for v, m, d in zip(call.values, call.modes, call.on_device)]
-        outputs = [self._cuda().device_array(call.n, dtype=call.dtype) for _ in call.paths]
-        try:
-            self._launch(call, inputs, outputs)
-        except numba_errors() as error:
-            entry = self._devices.get(call.key[:2])
-            source = getattr(entry[0], "py_func", call.function) if entry is not None else call.function
-            compiled = explain(error, source, what=f"the CUDA kernel of {call.function.__name__}")
-            if self.fallback != "python":
-                raise compiled from None
-            warnings.warn(f"tangent2.jit(target='cuda'): running the uncompiled Python version.\n{compiled}",
-                          RuntimeWarning, stacklevel=2)
-            self._python.add(call.function)
             return self._run_python(call)
         if any(call.on_device):
             results = [o.reshape(call.shape) if len(call.shape) != 1 else o for o in outputs]
@@ -117,21 +120,51 @@ class CudaElementwise:
         Compiles only: no launch, so without a GPU (given ``cc`` and CUDA's NVVM library) it still checks
         that the generated code compiles for the device.
         """
-        from numba.core import types
         cuda = self._cuda()
         call = self._prepare(args)
         kernel, stacks = self._kernel(call)
+        cc = cc or cuda.get_current_device().compute_capability
+        try:
+            ptx, _ = cuda.compile_ptx(kernel.py_func, self._signature(call, stacks), cc=cc)
+        except _compile_errors() as error:
+            raise self._explain(error, call) from None
+        return ptx
+
+    def _compile(self, call):
+        """Compile the call's kernel before launching it (on a GPU; the simulator runs Python)."""
+        kernel, stacks = self._kernel(call)
+        if call.key in self._compiled or not hasattr(kernel, "compile"):
+            return
+        try:
+            kernel.compile(self._signature(call, stacks))
+        except _compile_errors() as error:
+            raise self._explain(error, call) from None
+        self._compiled.add(call.key)
+
+    def _signature(self, call, stacks):
+        """The kernel's argument types: the sizes, the arguments, the outputs, then tapes, slots and peaks."""
+        from numba.core import types
         signature = [types.int64, types.int64]
         for value, mode in zip(call.values, call.modes):
-            sample = value if mode == "pass" else np.empty(1, dtype=value.dtype)
-            signature.append(_numba_type(sample, layout="C"))
+            signature.append(_numba_type(value if mode == "pass" else np.empty(1, dtype=value.dtype), layout="C"))
         signature += [types.Array(_numba_dtype(call.dtype), 1, "C")] * len(call.paths)
         if stacks is not None:
             signature += [types.Array(_numba_dtype(d), 2, "C") for d in stacks.dtypes]
             signature += [types.Array(types.int64, 2, "C"), types.Array(types.int64, 1, "C")]
-        cc = cc or cuda.get_current_device().compute_capability
-        ptx, _ = cuda.compile_ptx(kernel.py_func, tuple(signature), cc=cc)
-        return ptx
+        return tuple(signature)
+
+    def _explain(self, error, call):
+        """A CompilationError naming the line of the device function (so the user's line) that failed."""
+        entry = self._devices.get(call.key[:2])
+        source = getattr(entry[0], "py_func", call.function) if entry is not None else call.function
+        described = error
+        if isinstance(error, TypeError):
+            described = RuntimeError(f"{error}: Numba's CUDA target cannot compile a NumPy call there (device "
+                                     "code creates no arrays, and NumPy calls with omitted optional arguments "
+                                     "fail)" + _typing_location(error, source))
+        compiled = explain(described, source, what=f"the CUDA kernel of {call.function.__name__}")
+        compiled.numba_error = error
+        return compiled
 
     def _prepare(self, args):
         """What a call with ``args`` maps, with which element function (a :class:`_Call`)."""
@@ -369,6 +402,25 @@ class _Call:
     """One call's plan: ``function`` (the element's generated function), ``values`` and ``modes`` ("map": one
     element per thread, "pass": the same for all), ``samples`` (what the first element gets), ``shape``, ``n``,
     ``dtype``, ``select`` (the path of the outputs in the function's result), ``paths``, ``example``, ``key``."""
+
+
+def _compile_errors():
+    """What compiling a kernel raises when Numba cannot compile it: its errors and, from Numba's CUDA target on
+    NumPy calls with omitted optional arguments (np.zeros(2)), a TypeError ("Signature mismatch")."""
+    return numba_errors() + (TypeError,)
+
+
+def _typing_location(error, function):
+    """``File "...", line N`` of the innermost statement of ``function`` Numba was typing when ``error`` rose."""
+    filename = function.__code__.co_filename
+    found = ""
+    frame = error.__traceback__
+    while frame is not None:
+        loc = frame.tb_frame.f_locals.get("loc") if frame.tb_frame.f_code.co_name == "propagate" else None
+        if getattr(loc, "filename", None) == filename:
+            found = f'\nFile "{loc.filename}", line {loc.line}'
+        frame = frame.tb_next
+    return found
 
 
 def _grid(n):
