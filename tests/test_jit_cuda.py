@@ -81,6 +81,17 @@ USER_MODULE = textwrap.dedent("""
         return s
 
 
+    def skip_and_stop(x, n):
+        y = x
+        for i in range(n):
+            if i % 2 == 1:
+                continue
+            y = y * np.cos(y) + x
+            if y > 1.5:
+                return y
+        return y
+
+
     def buffer(x, n):
         a = np.zeros(2)
         a[0] = x
@@ -180,6 +191,8 @@ VMAP_SCRIPT = PRELUDE + textwrap.dedent("""
     # forward mode per example: jacfwd of a scalar function is the tangent for x_dot = 1
     forward = tg.jit(tg.vmap(tg.jacfwd(m.linear_euler, wrt=1), in_axes=(0, 0, None)), target="cuda")
     assert_allclose(forward(k, y0, 7), a ** 7, rtol=1e-12)
+    curvature = tg.jit(tg.vmap(tg.hessian(m.power), in_axes=(0, None)), target="cuda")(x, 4)
+    assert_allclose(curvature, 20 * x ** 3, rtol=1e-12)
     print("OK")
 """)
 
@@ -205,7 +218,7 @@ ELEMENTWISE_SCRIPT = PRELUDE + textwrap.dedent("""
     second = tg.jit(tg.grad(tg.grad(m.power)), target="cuda")   # reverse over reverse: stacks of cotangents
     assert_allclose(second(x, n), 20 * x ** 3, rtol=1e-12)
 
-    for f in (m.damped, m.nested_while):
+    for f in (m.damped, m.skip_and_stop, m.nested_while):
         kernel = tg.jit(tg.grad(f), target="cuda")
         got = kernel(x, 5)
         assert_allclose(got, [tg.grad(f)(float(v), 5) for v in x], rtol=1e-12)
@@ -241,6 +254,8 @@ PTX_SCRIPT = PRELUDE + textwrap.dedent("""
         (tg.grad(tg.grad(m.power)), (x, 4)),
         (tg.grad(m.damped), (x, 5)),
         (tg.grad(m.nested_while), (x, 5)),
+        (tg.grad(m.skip_and_stop), (x, 5)),
+        (tg.vmap(tg.hessian(m.power), in_axes=(0, None)), (x, 4)),
     ]
     for derivative, args in cases:
         ptx = tg.jit(derivative, target="cuda").ptx(*args, cc=(9, 0))
