@@ -24,8 +24,9 @@ argument structure on its first call with it (a later change of
 ``tangent2.config`` needs a new JitFunction).
 
 ``target="parallel"`` compiles with ``parallel=True``; ``target="cuda"``
-maps an elementwise scalar derivative over arrays with an explicit CUDA
-kernel (see :mod:`tangent2.backends.numba_cuda`).
+maps a scalar derivative (loops included) over arrays, or over the examples
+of a ``vmap``, with an explicit CUDA kernel, one thread each (see
+:mod:`tangent2.backends.numba_cuda`).
 
 When Numba cannot compile, a :class:`CompilationError` names the generated
 line and the user's line it came from; with ``fallback="python"`` the
@@ -55,7 +56,7 @@ def jit(f, target="cpu", cache=True, fallback=None):
     """Compile ``f`` (a Derivative, a ``@differentiate`` function or a plain function) with Numba.
 
     ``target``: ``"cpu"`` (``numba.njit``), ``"parallel"`` (``njit(parallel=True)``) or
-    ``"cuda"`` (an elementwise kernel around the scalar derivative).  ``cache``:
+    ``"cuda"`` (a kernel around the scalar derivative: elementwise, or per example for ``vmap``).  ``cache``:
     use Numba's on-disk cache (next to the generated file in ``TANGENT2_CACHE_DIR``),
     so a second process skips compilation.  ``fallback``: None (raise
     :class:`CompilationError` when Numba cannot compile) or ``"python"`` (warn and run

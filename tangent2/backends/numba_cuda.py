@@ -181,7 +181,7 @@ class CudaElementwise:
         call.n = int(np.prod(shape)) if shape else 1
         call.dtype = dtype = _result_dtype(values, on_device)
         values = [_converted(v, m, d, dtype) for v, m, d in zip(values, modes, on_device)]
-        samples = [_sample(v, m, d, dtype) for v, m, d in zip(values, modes, on_device)]
+        samples = [_sample(v, m, d) for v, m, d in zip(values, modes, on_device)]
         function, extra, select = self._element_call(samples)
         call.function, call.select = function, select
         call.values = values + list(extra)
@@ -256,7 +256,7 @@ class CudaElementwise:
             function = python_function(target)
             return function, _defaults(function, len(samples)), ()
         if target.kind == "jvp":
-            function = target._plan(tuple(samples[:len(samples) - _tangent_count(target, samples)])).function
+            function = target._plan(tuple(samples[:len(samples) - _tangent_count(target)])).function
             return function, (), ()
         args = complete_arguments(target.target, tuple(samples))
         completed = args[len(samples):]
@@ -471,16 +471,16 @@ def _item(value):
     return value
 
 
-def _sample(value, mode, on_device, dtype):
+def _sample(value, mode, on_device):
     """What one element gets: to pick the generated function, learn its outputs and type its stacks."""
     if mode == "pass":
         if on_device:
             return value.copy_to_host()
         return float(value) if isinstance(value, np.float64) else value
     if on_device:
-        first = value.reshape(value.size)[0:1].copy_to_host()[0] if value.size else dtype.type(1)
+        first = value.reshape(value.size)[0:1].copy_to_host()[0] if value.size else value.dtype.type(1)
     else:
-        first = value.flat[0] if value.size else dtype.type(1)
+        first = value.flat[0] if value.size else value.dtype.type(1)
     return _item(first)
 
 
@@ -519,8 +519,8 @@ def _defaults(function, given):
     return tuple(defaults[len(defaults) - missing:]) if missing > 0 else ()
 
 
-def _tangent_count(derivative, values):
-    """How many of ``values`` (primals then tangents) are tangents: one per wrt argument."""
+def _tangent_count(derivative):
+    """How many of a jvp kernel's arguments (primals then tangents) are tangents: one per wrt argument."""
     wrt = derivative.wrt if isinstance(derivative.wrt, (tuple, list)) else (derivative.wrt,)
     return len(wrt)
 
