@@ -33,9 +33,11 @@ Tests run this under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, set
 before ``numba.cuda`` is imported), where kernels and device functions run
 as Python.
 """
+import contextlib
 import math
 import threading
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -125,7 +127,8 @@ class CudaElementwise:
         kernel, stacks = self._kernel(call)
         cc = cc or cuda.get_current_device().compute_capability
         try:
-            ptx, _ = cuda.compile_ptx(kernel.py_func, self._signature(call, stacks), cc=cc)
+            with _compute_capability(cc):
+                ptx, _ = cuda.compile_ptx(kernel.py_func, self._signature(call, stacks), cc=cc)
         except _compile_errors() as error:
             raise self._explain(error, call) from None
         return ptx
@@ -402,6 +405,31 @@ class _Call:
     """One call's plan: ``function`` (the element's generated function), ``values`` and ``modes`` ("map": one
     element per thread, "pass": the same for all), ``samples`` (what the first element gets), ``shape``, ``n``,
     ``dtype``, ``select`` (the path of the outputs in the function's result), ``paths``, ``example``, ``key``."""
+
+
+_NO_GPU_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _compute_capability(cc):
+    """Without a GPU, let Numba compile device functions for ``cc``.
+
+    ``compile_ptx`` takes the compute capability, but the device functions a
+    kernel calls are compiled by their dispatchers for the current device,
+    which Numba asks the driver for (and fails without one).
+    """
+    from numba import cuda
+    from numba.cuda import dispatcher
+    if cuda.is_available() or not hasattr(dispatcher, "get_current_device"):
+        yield
+        return
+    with _NO_GPU_LOCK:
+        original = dispatcher.get_current_device
+        dispatcher.get_current_device = lambda: SimpleNamespace(compute_capability=tuple(cc))
+        try:
+            yield
+        finally:
+            dispatcher.get_current_device = original
 
 
 def _compile_errors():
