@@ -16,7 +16,8 @@ A call
    (the one ``grad(f)(x, n)`` uses for a float and an int),
 2. rewrites its stacks (reverse-mode loops save overwritten values on
    Python lists) into per-thread tapes in device memory
-   (:mod:`tangent2.backends.cuda_stacks`),
+   (:mod:`tangent2.backends.cuda_device`, which also replaces
+   NumPy calls on scalars that Numba's CUDA target cannot compile),
 3. compiles that as a device function, ``numba.cuda.jit(device=True)``,
    and writes and compiles an explicit kernel, one thread per element, that
    calls it and stores each output in its own array,
@@ -327,9 +328,9 @@ class CudaElementwise:
         entry = self._devices.get(key)
         if entry is None:
             from tangent2.backends import numba_runtime  # noqa: F401  (registers the overloads)
-            from tangent2.backends.cuda_stacks import with_device_stacks
+            from tangent2.backends.cuda_device import device_function
             function = call.function
-            rewritten = with_device_stacks(function, [_numba_type(s) for s in call.samples]) \
+            rewritten = device_function(function, [_numba_type(s) for s in call.samples]) \
                 if getattr(function, "__tangent2_source__", None) else None
             source = rewritten.function if rewritten is not None else function
             give_module(source)

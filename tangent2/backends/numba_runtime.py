@@ -1559,6 +1559,13 @@ def _np_ravel(a):
     return None
 
 
+@overload(np.where)
+def _np_where(condition, x, y):
+    if _is_scalar(condition) and _is_scalar(x) and _is_scalar(y):
+        return lambda condition, x, y: x if condition else y
+    return None
+
+
 @overload(np.transpose)
 def _np_transpose(a, axes=None):
     if _is_scalar(a):

@@ -1,10 +1,12 @@
-"""Device stacks: rewrite the list stacks of a generated function into a per-thread tape in device memory.
+"""CUDA device code from a generated function: stacks on per-thread tapes, scalar NumPy calls as ``math``.
 
-Reverse-mode loops save the values they overwrite on Python lists
-(``_y_stack = []``, ``_y_stack.append(y)``, ``y = _y_stack.pop()``), which
-CUDA device code cannot hold.  :func:`with_device_stacks` rewrites the
-generated source of a function so that every such list becomes a region of
-a 2-d array in global memory, one column per thread::
+:func:`device_function` rewrites the generated source of a function for
+``numba.cuda.jit(device=True)``.
+
+**Stacks.** Reverse-mode loops save the values they overwrite on Python
+lists (``_y_stack = []``, ``_y_stack.append(y)``, ``y = _y_stack.pop()``),
+which CUDA device code cannot hold.  Every such list becomes a region of a
+2-d array in global memory, one column per thread::
 
     _y_stack.append(y)            if _y_stack < _y_stack_room:
                                       _tape_float64[_y_stack_at + _y_stack, _thread] = y
@@ -25,15 +27,26 @@ each stack got; the host compares the peaks with the rooms and, where a
 stack ran out, launches again with more room, so a result computed from
 missing entries is never returned.  Pops past the room read the last stored
 entry of the same stack (a value this thread pushed), which keeps loop trip
-counts popped from the tape bounded until the host retries.
+counts popped from the tape bounded until the host retries.  Each stack's
+element type is what Numba infers for the list in the original function
+(for the argument types of the call); one tape per dtype.  Lists used
+otherwise (indexed, passed to calls) are left alone, and the CUDA compiler
+reports them.
 
-Each stack's element type is what Numba infers for the list in the original
-function (for the argument types of the call); one tape per dtype.  Lists
-that are used otherwise (indexed, passed to calls) are left alone, and the
-CUDA compiler reports them.  The rewritten text keeps every other line and
-comment of the generated file, so errors still name the user's source line.
+**Calls Numba's CUDA target cannot compile** (numba 0.68, numba-cuda
+0.30.4), replaced where their arguments are scalars: NumPy ufuncs such as
+``np.exp``, ``np.sqrt``, ``np.power``, ``np.abs``, ``np.sign``,
+``np.where`` (by ``math`` functions and operators, see ``_SCALAR_CALLS``),
+the builtins ``max``/``min`` of two values (their varargs overload fails),
+and ``np.shape(a)`` of an array (through ``np.asarray``'s optional argument)
+by ``a.shape``.
+
+The rewritten text keeps every other line and comment of the generated
+file, so errors still name the user's source line.
 """
 import ast
+import builtins
+import math
 import re
 import warnings
 
@@ -43,14 +56,14 @@ from numba.core import types
 from tangent2.errors import TangentError
 
 
-class DeviceStacks:
-    """A function rewritten by :func:`with_device_stacks` and what the host needs to launch it.
+class DeviceFunction:
+    """A function rewritten by :func:`device_function` and what the host needs to launch it.
 
     ``function``: the rewritten Python function, taking the original
     parameters (no defaults), then one tape per dtype in ``dtypes``, then
     ``_slots`` and ``_thread``; it returns ``(result, peaks)``.  Without
-    stacks (only ``np.shape`` rewritten) it takes and returns what the
-    original does.  ``stacks``: the stack names, in the order of ``_slots`` rows and peaks;
+    stacks (only calls rewritten) it takes and returns what the original
+    does.  ``stacks``: the stack names, in the order of ``_slots`` rows and peaks;
     ``stack_dtypes``: each stack's NumPy dtype; ``source``: the rewritten text.
     """
 
@@ -71,44 +84,48 @@ class DeviceStacks:
         return slots, [sizes[d] for d in self.dtypes]
 
 
-def with_device_stacks(function, argument_types):
-    """``function`` with its list stacks moved to device tapes (a :class:`DeviceStacks`), or None if unchanged.
+def device_function(function, argument_types):
+    """``function`` rewritten for the device (a :class:`DeviceFunction`), or None if it needs no change.
 
     ``argument_types``: the Numba types of the arguments it will be called
-    with (to infer the element type of each stack).  Reads of ``np.shape(a)``
-    of an array become ``a.shape`` as well: Numba's CUDA target cannot compile
-    its ``np.shape`` (it goes through ``np.asarray``'s optional argument).
+    with (to type the stacks and know which names hold scalars or arrays).
     """
     text = function.__tangent2_source__
     tree = ast.parse(text)
     node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function.__name__)
     stacks = _stack_names(node)
-    shapes = [n for n in ast.walk(node) if _shape_call(n, function)]
-    if not stacks and not shapes:
+    if not stacks and not any(_replaceable(n, function) for n in ast.walk(node)):
         return None
     typemap = _infer_types(function, argument_types)
     types_ = _element_types(typemap, stacks, function)
-    arrays = {_SSA.match(v).group(1) for v, t in typemap.items() if isinstance(t, types.Array)}
+    kinds = _kinds(typemap)
     stack_dtypes = [_dtype_of(types_[name], name, function) for name in stacks]
     dtypes = sorted(set(stack_dtypes), key=str)
     taken = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} | {a.arg for a in node.args.args}
-    names = _Names(taken)
+    names = _Names(taken | set(function.__globals__))
     tapes = {dtype: names.fresh(f"_tape_{dtype}") for dtype in dtypes}
     slots, thread = (names.fresh("_slots"), names.fresh("_thread")) if stacks else (None, None)
     per_stack = {name: (names.fresh(f"{name}_at"), names.fresh(f"{name}_room"), names.fresh(f"{name}_peak"),
                         tapes[dtype], dtype) for name, dtype in zip(stacks, stack_dtypes)}
-    rewriter = _Rewriter(per_stack, thread, names, function, arrays)
+    math_name = "math" if function.__globals__.get("math", math) is math else names.fresh("_math")
+    calls = _DeviceCalls(function, kinds, math_name)
+    rewriter = _Rewriter(per_stack, thread, names, function, calls)
     lines = text.split("\n")
     replacements = {}  # first line (1-based) -> (last line, new lines)
     rewriter.block(node.body, replacements)
     params = [a.arg for a in node.args.args]
     prologue = []
+    peaks = ", ".join(per_stack[s][2] for s in stacks) + ("," if len(stacks) == 1 else "")
+    for ret in rewriter.returns:
+        value, changed = calls.rewrite(ret.value) if ret.value is not None else (ast.Constant(value=None), False)
+        if stacks:
+            text_ = f"return ({ast.unparse(value)}, ({peaks}))"
+        elif changed:
+            text_ = f"return {ast.unparse(value)}"
+        else:
+            continue
+        replacements[ret.lineno] = (ret.end_lineno, [" " * ret.col_offset + text_])
     if stacks:
-        peaks = ", ".join(per_stack[s][2] for s in stacks) + ("," if len(stacks) == 1 else "")
-        for ret in rewriter.returns:
-            indent = " " * ret.col_offset
-            value = ast.unparse(ret.value) if ret.value is not None else "None"
-            replacements[ret.lineno] = (ret.end_lineno, [f"{indent}return ({value}, ({peaks}))"])
         params += [tapes[d] for d in dtypes] + [slots, thread]
         indent = " " * node.body[0].col_offset
         prologue = [f"{indent}# stacks in device memory: entry j of stack s is {' / '.join(tapes.values())}"
@@ -133,21 +150,161 @@ def with_device_stacks(function, argument_types):
     source = "\n".join(out)
     if not source.endswith("\n"):
         source += "\n"
-    return DeviceStacks(_load(source, function), stacks, stack_dtypes, dtypes, source)
+    extra = {math_name: math} if calls.used_math else {}
+    return DeviceFunction(_load(source, function, extra), stacks, stack_dtypes, dtypes, source)
 
 
-def _shape_call(node, function):
-    """``np.shape(name)``, with ``np`` the generated module's NumPy."""
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "shape" and \
-        isinstance(node.func.value, ast.Name) and function.__globals__.get(node.func.value.id) is np and \
-        len(node.args) == 1 and isinstance(node.args[0], ast.Name) and not node.keywords
+# NumPy calls on scalars that Numba's CUDA target does not compile -> the device expression ({m}: math)
+_SCALAR_CALLS = {
+    "exp": "{m}.exp({0})", "sqrt": "{m}.sqrt({0})", "log1p": "{m}.log1p({0})", "expm1": "{m}.expm1({0})",
+    "abs": "abs({0})", "absolute": "abs({0})", "fabs": "abs({0})", "negative": "(-{0})", "square": "({0} * {0})",
+    "exp2": "(2.0 ** {0})", "power": "({0} ** {1})", "divide": "({0} / {1})", "true_divide": "({0} / {1})",
+    "isnan": "{m}.isnan({0})", "isinf": "{m}.isinf({0})", "isfinite": "{m}.isfinite({0})",
+    "reciprocal": "(1.0 / {0})",
+    "sign": "(1.0 if {0} > 0 else (-1.0 if {0} < 0 else {0}))",
+    "cbrt": "{m}.copysign(abs({0}) ** (1.0 / 3.0), {0})", "positive": "(+{0})",
+    "add": "({0} + {1})", "subtract": "({0} - {1})", "multiply": "({0} * {1})", "mod": "({0} % {1})",
+    "fmod": "{m}.fmod({0}, {1})",
+    "logaddexp": "(({0} if {0} > {1} else {1}) + {m}.log1p({m}.exp(-abs({0} - {1}))))",
+    "logaddexp2": "(({0} if {0} > {1} else {1}) + {m}.log1p(2.0 ** -abs({0} - {1})) / {m}.log(2.0))",
+}
+_MATH_CALLS = {"cbrt": _SCALAR_CALLS["cbrt"], "exp2": _SCALAR_CALLS["exp2"]}  # math functions the target lacks
+_FLOAT_ONLY = {"reciprocal", "sign", "cbrt", "mod"}   # their integer versions differ from these expressions
+_BUILTINS = {"max": "({1} if {1} > {0} else {0})", "min": "({1} if {1} < {0} else {0})"}  # Python's choice on ties
 
 
-def _load(source, function):
+def _numpy_call(node, function):
+    """The NumPy function name of ``np.name(...)`` (with ``np`` the generated module's NumPy), or None."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+            isinstance(node.func.value, ast.Name) and function.__globals__.get(node.func.value.id) is np and \
+            not node.keywords:
+        return node.func.attr
+    return None
+
+
+def _math_call(node, function):
+    """The name of ``math.name(...)`` for a math function the CUDA target lacks, or None."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+            isinstance(node.func.value, ast.Name) and function.__globals__.get(node.func.value.id) is math and \
+            node.func.attr in _MATH_CALLS and not node.keywords:
+        return node.func.attr
+    return None
+
+
+def _replaceable(node, function):
+    name = _numpy_call(node, function)
+    if name == "shape" or name in _SCALAR_CALLS or _math_call(node, function):
+        return True
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _BUILTINS and \
+        function.__globals__.get(node.func.id, getattr(builtins, node.func.id)) is getattr(builtins, node.func.id)
+
+
+def _kinds(typemap):
+    """Variable -> "float", "int", "bool" or "array" (or "other"), over all its SSA versions."""
+    kinds = {}
+    for variable, type_ in typemap.items():
+        base = _SSA.match(variable).group(1)
+        if isinstance(type_, types.Boolean):
+            kind = "bool"
+        elif isinstance(type_, types.Integer):
+            kind = "int"
+        elif isinstance(type_, types.Float):
+            kind = "float"
+        elif isinstance(type_, types.Array):
+            kind = "array"
+        else:
+            kind = "other"
+        if kinds.get(base, kind) != kind:
+            kind = "other" if "array" in (kind, kinds[base]) or "other" in (kind, kinds[base]) else "float"
+        kinds[base] = kind
+    return kinds
+
+
+class _DeviceCalls(ast.NodeTransformer):
+    """Replaces, in an expression, the calls the CUDA target cannot compile (and pops taken into temporaries)."""
+
+    def __init__(self, function, kinds, math_name):
+        self.function = function
+        self.kinds = kinds
+        self.math_name = math_name
+        self.used_math = False
+        self.replaced = 0
+
+    def rewrite(self, node):
+        """``node`` with its calls replaced, and whether any was."""
+        before = self.replaced
+        node = self.visit(node)
+        return node, self.replaced != before
+
+    def visit_Call(self, node):
+        popped = getattr(node, "__tangent2_popped__", None)
+        if popped is not None:
+            return ast.Name(id=popped, ctx=ast.Load())
+        self.generic_visit(node)
+        name = _numpy_call(node, self.function)
+        replaced = None
+        if name == "shape" and len(node.args) == 1 and self._kind(node.args[0]) == "array":
+            replaced = ast.Attribute(value=node.args[0], attr="shape", ctx=ast.Load())
+        elif name in _SCALAR_CALLS and self._scalars(node.args, name in _FLOAT_ONLY):
+            replaced = self._expression(_SCALAR_CALLS[name], node.args)
+        elif _math_call(node, self.function) and self._scalars(node.args, False):
+            replaced = self._expression(_MATH_CALLS[node.func.attr], node.args)
+        elif isinstance(node.func, ast.Name) and node.func.id in _BUILTINS and len(node.args) == 2 and \
+                _replaceable(node, self.function) and self._scalars(node.args, False):
+            replaced = self._expression(_BUILTINS[node.func.id], node.args)
+        if replaced is None:
+            return node
+        self.replaced += 1
+        return ast.copy_location(replaced, node)
+
+    def _expression(self, template, args):
+        if len(args) != len(set(re.findall(r"\{(\d)\}", template))):
+            return None
+        if "{m}" in template:
+            self.used_math = True
+        text = template.format(*[ast.unparse(a) if isinstance(a, (ast.Name, ast.Constant)) else f"({ast.unparse(a)})"
+                                 for a in args], m=self.math_name)
+        return ast.parse(text, mode="eval").body
+
+    def _scalars(self, args, floats_only):
+        kinds = [self._kind(a) for a in args]
+        return all(k == "float" for k in kinds) if floats_only else all(k in ("float", "int", "bool") for k in kinds)
+
+    def _kind(self, node):
+        """What an expression holds, as far as its names' types and its form tell."""
+        if isinstance(node, ast.Name):
+            return self.kinds.get(node.id, "other")
+        if isinstance(node, ast.Constant):
+            value = node.value
+            return "bool" if isinstance(value, bool) else "int" if isinstance(value, int) else \
+                "float" if isinstance(value, float) else "other"
+        if isinstance(node, ast.UnaryOp):
+            return "bool" if isinstance(node.op, ast.Not) else self._kind(node.operand)
+        if isinstance(node, ast.BinOp):
+            kinds = {self._kind(node.left), self._kind(node.right)}
+            if kinds <= {"int", "bool"}:
+                return "float" if isinstance(node.op, ast.Div) else "int"
+            return "float" if kinds <= {"float", "int", "bool"} else "other"
+        if isinstance(node, (ast.Compare, ast.BoolOp)):
+            return "bool" if all(self._kind(n) != "array" and self._kind(n) != "other"
+                                 for n in ast.walk(node) if isinstance(n, ast.Name)) else "other"
+        if isinstance(node, ast.IfExp):
+            kinds = {self._kind(node.body), self._kind(node.orelse)}
+            return kinds.pop() if len(kinds) == 1 else "float" if kinds <= {"float", "int"} else "other"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "abs" and node.args:
+            return self._kind(node.args[0])
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                isinstance(node.func.value, ast.Name) and node.func.value.id == self.math_name:
+            return "bool" if node.func.attr.startswith("is") else "float"
+        return "other"
+
+
+def _load(source, function, extra):
     from tangent2 import codegen
     path = codegen.write_source(source)
     namespace = dict(function.__globals__)
     namespace.pop("__name__", None)  # a module name of its own (give_module), not the original's
+    namespace.update(extra)
     exec(compile(source, path, "exec"), namespace)
     rewritten = namespace[function.__name__]
     rewritten.__tangent2_source__ = source
@@ -202,14 +359,14 @@ def _stack_names(node):
 
 
 class _Rewriter:
-    """Replacement lines for the statements that touch stacks; collects the return statements."""
+    """Replacement lines for the statements that touch stacks or make such calls; collects the returns."""
 
-    def __init__(self, per_stack, thread, names, function, arrays):
+    def __init__(self, per_stack, thread, names, function, calls):
         self.per_stack = per_stack
         self.thread = thread
         self.names = names
         self.function = function
-        self.arrays = arrays
+        self.calls = calls
         self.returns = []
 
     def block(self, stmts, replacements):
@@ -249,16 +406,13 @@ class _Rewriter:
             temporary = self.names.fresh("_popped")
             lines += self.pop(call.func.value.id, temporary)
             call.__tangent2_popped__ = temporary
-        shapes = [n for n in ast.walk(stmt) if _shape_call(n, self.function) and n.args[0].id in self.arrays]
-        for call in shapes:
-            call.__tangent2_shape__ = True
-        if pops or shapes:
-            stmt = _ReplaceCalls().visit(stmt)
         if isinstance(stmt, ast.Expr) and _method(stmt.value, "append") in self.per_stack:
-            return lines + self.push(stmt.value.func.value.id, ast.unparse(stmt.value.args[0]))
+            value, _ = self.calls.rewrite(stmt.value.args[0])
+            return lines + self.push(stmt.value.func.value.id, ast.unparse(value))
         if self._pushes(stmt):
             self._unsupported(stmt)
-        return lines + [ast.unparse(stmt)] if pops or shapes else None
+        stmt, changed = self.calls.rewrite(stmt)
+        return lines + [ast.unparse(stmt)] if pops or changed else None
 
     def push(self, name, value):
         at, room, peak, tape, _ = self.per_stack[name]
@@ -283,18 +437,6 @@ class _Rewriter:
         raise TangentError(f"tangent2.jit(target='cuda'): line {stmt.lineno} of the generated "
                            f"{self.function.__name__} ({self.function.__code__.co_filename}) uses a stack in a "
                            f"way the device rewrite does not handle: {ast.unparse(stmt).splitlines()[0]}")
-
-
-class _ReplaceCalls(ast.NodeTransformer):
-    """Pops by the temporaries they were taken into, ``np.shape(a)`` by ``a.shape``."""
-
-    def visit_Call(self, node):
-        popped = getattr(node, "__tangent2_popped__", None)
-        if popped is not None:
-            return ast.Name(id=popped, ctx=ast.Load())
-        if getattr(node, "__tangent2_shape__", False):
-            return ast.Attribute(value=node.args[0], attr="shape", ctx=ast.Load())
-        return self.generic_visit(node)
 
 
 def _header_expressions(stmt):
@@ -407,4 +549,4 @@ def _type_only_pipeline():
     return TypeOnly
 
 
-__all__ = ["DeviceStacks", "with_device_stacks"]
+__all__ = ["DeviceFunction", "device_function"]
