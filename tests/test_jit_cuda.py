@@ -360,3 +360,15 @@ def test_device_stacks_rewrite_compiles_in_nopython_mode_and_reports_overflow():
     assert value == pytest.approx((_nested_while(x + h, n) - _nested_while(x - h, n)) / (2 * h), rel=1e-6)
     _, short = run(room=3)
     assert max(short) > 3  # the host sees the overflow and launches again with more room
+
+
+def _where_scalars(x, y):
+    return np.where(x > y, x * y, np.sin(x))
+
+
+def test_np_where_of_scalars_compiles_on_the_cpu():
+    """The device rewrite types the generated code with Numba on the CPU, which needs np.where of scalars."""
+    compiled = tg.jit(tg.grad(_where_scalars, wrt=(0, 1)))
+    for x, y, hand in ((0.3, 0.5, (np.cos(0.3), 0.0)), (0.8, 0.5, (0.5, 0.8))):
+        assert compiled(x, y) == pytest.approx(hand, rel=1e-12)
+        assert compiled(x, y) == pytest.approx(tg.grad(_where_scalars, wrt=(0, 1))(x, y), rel=1e-12)
