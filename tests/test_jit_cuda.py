@@ -96,7 +96,7 @@ USER_MODULE = textwrap.dedent("""
         a = np.exp(-x * x) + np.sqrt(y * y + 1.0)
         b = np.where(x > y, np.power(x, 2.0), np.abs(y))
         c = max(x, y) - min(x, 0.5 * y) + np.sign(x) * np.logaddexp(x, y)
-        return a * b + c + np.cbrt(x) + np.square(np.log1p(y * y))
+        return a * b + c + np.cbrt(x) + np.square(np.log1p(y * y)) + np.clip(x, -0.5, 0.5) * np.floor(y + 2.0)
 
 
     def buffer(x, n):
@@ -363,12 +363,12 @@ def test_device_stacks_rewrite_compiles_in_nopython_mode_and_reports_overflow():
 
 
 def _where_scalars(x, y):
-    return np.where(x > y, x * y, np.sin(x))
+    return np.where(x > y, x * y, np.sin(x)) + np.clip(y, 0.0, 0.6)
 
 
-def test_np_where_of_scalars_compiles_on_the_cpu():
-    """The device rewrite types the generated code with Numba on the CPU, which needs np.where of scalars."""
+def test_np_where_and_clip_of_scalars_compile_on_the_cpu():
+    """The device rewrite types the generated code with Numba on the CPU, which needs np.where/np.clip of scalars."""
     compiled = tg.jit(tg.grad(_where_scalars, wrt=(0, 1)))
-    for x, y, hand in ((0.3, 0.5, (np.cos(0.3), 0.0)), (0.8, 0.5, (0.5, 0.8))):
+    for x, y, hand in ((0.3, 0.5, (np.cos(0.3), 1.0)), (0.8, 0.7, (0.7, 0.8))):
         assert compiled(x, y) == pytest.approx(hand, rel=1e-12)
         assert compiled(x, y) == pytest.approx(tg.grad(_where_scalars, wrt=(0, 1))(x, y), rel=1e-12)

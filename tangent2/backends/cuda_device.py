@@ -167,6 +167,9 @@ _SCALAR_CALLS = {
     "fmod": "{m}.fmod({0}, {1})",
     "logaddexp": "(({0} if {0} > {1} else {1}) + {m}.log1p({m}.exp(-abs({0} - {1}))))",
     "logaddexp2": "(({0} if {0} > {1} else {1}) + {m}.log1p(2.0 ** -abs({0} - {1})) / {m}.log(2.0))",
+    "floor": "float({m}.floor({0}))", "ceil": "float({m}.ceil({0}))", "trunc": "float({m}.trunc({0}))",
+    "rint": "float(round({0}))",  # both round half to even
+    "clip": "({2} if {2} < ({1} if {1} > {0} else {0}) else ({1} if {1} > {0} else {0}))",  # min(max(x, lo), hi)
 }
 _MATH_CALLS = {"cbrt": _SCALAR_CALLS["cbrt"], "exp2": _SCALAR_CALLS["exp2"]}  # math functions the target lacks
 _FLOAT_ONLY = {"reciprocal", "sign", "cbrt", "mod"}   # their integer versions differ from these expressions

@@ -1566,6 +1566,13 @@ def _np_where(condition, x, y):
     return None
 
 
+@overload(np.clip)
+def _np_clip(a, a_min, a_max):
+    if _is_scalar(a) and _is_scalar(a_min) and _is_scalar(a_max):
+        return lambda a, a_min, a_max: min(max(a, a_min), a_max)
+    return None
+
+
 @overload(np.transpose)
 def _np_transpose(a, axes=None):
     if _is_scalar(a):
