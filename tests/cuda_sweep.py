@@ -25,7 +25,8 @@ import tangent2 as tg  # noqa: E402
 UNARY = ["np.negative", "np.positive", "np.square", "np.reciprocal", "np.abs", "np.sin", "np.cos", "np.tan",
          "np.arcsin", "np.arccos", "np.arctan", "np.sinh", "np.cosh", "np.tanh", "np.arcsinh", "np.arccosh",
          "np.arctanh", "np.exp", "np.exp2", "np.expm1", "np.log", "np.log1p", "np.log2", "np.log10", "np.sqrt",
-         "np.cbrt", "np.floor", "np.ceil", "np.trunc", "np.rint", "np.deg2rad", "np.rad2deg", "np.float64", "scipy.special.expit", "scipy.special.logit",
+         "np.cbrt", "np.floor", "np.ceil", "np.trunc", "np.rint", "np.deg2rad", "np.rad2deg", "np.float64",
+         "scipy.special.expit", "scipy.special.logit",
          "scipy.special.erf", "scipy.special.erfc", "scipy.special.gammaln", "scipy.special.digamma", "abs",
          "math.sin", "math.exp", "math.log", "math.sqrt", "math.fabs", "math.erf", "math.tanh", "math.atan",
          "math.cbrt", "math.exp2", "float"]
