@@ -16,7 +16,11 @@ file (tangent2 reads source), imports it and checks that
   differences of the gradient;
 * for scalar-only programs, ``grad(grad(f))`` equals the forward-over-reverse
   second derivative;
-* optionally (``--jit``), ``tangent2.jit(grad(f))`` equals the Python gradient.
+* optionally (``--jit``), ``tangent2.jit(grad(f))`` equals the Python gradient;
+* every derivative has exactly the shape of what it is the derivative of
+  (a tangent the output's, a gradient or Hessian-vector product its
+  argument's): one broadcast to a larger shape fails even when its values
+  repeat the right ones.
 
 Programs where finite differences are not trustworthy (a non-finite value, a
 branch boundary or a kink within a step of the point: two step sizes and the
@@ -60,13 +64,9 @@ import numpy as np
 
 # Known tangent2 bugs, by key.  The generator avoids the constructs of each key in its ``avoid`` set (all of
 # them unless --allow-known-bugs); failures that cannot be avoided by construction are recognised by their
-# signature (``known_bug``) and counted as "known", or tolerated with a note (broadcast_shape).
-# Each has minimized strict-xfail regressions in tests/test_fuzz.py and an entry in docs/limitations.md.
+# signature (``known_bug``) and counted as "known".  Each has minimized strict-xfail regressions in
+# tests/test_fuzz.py and an entry in docs/limitations.md.
 KNOWN_BUGS = {
-    "broadcast_shape": "a derivative comes back broadcast to a larger shape, its values repeated: tolerated by the "
-                       "checks when the values agree, counted as a note; where the wrong shape then meets an "
-                       "operation, second order crashes with a shape error (reverse over reverse with dead code "
-                       "in if/elif branches: shape-mismatch for sum): recognised by its message",
     "overlap_slice_write": "a slice write whose value reads the same array (y[1:] = y[:2] ** 2, y[1:] *= s), "
                            "then a loop rebinding the array: wrong forward over reverse",
 }
@@ -1421,9 +1421,16 @@ def finish(gen, params, out_kind, label=""):
 
     args = [draw(s, -1.5, 1.5) for s in shapes]
     tangents = [draw(s, -1.0, 1.0) for s in shapes]
+    return with_harness(gen.lines, names, args, tangents, out_kind, gen.out_count, label, gen.features)
+
+
+def with_harness(lines, names, args, tangents, out_kind, out_count=1, label="", features=()):
+    """The Program of ``lines`` (a module defining ``f`` with parameters ``names``) and the harness checking it
+    at ``args`` along ``tangents``; ``out_kind``: "scalar", "array" or "tuple" (of ``out_count`` arrays)."""
+    shapes = [tuple(np.shape(a)) for a in args]
     sig = ", ".join(names)
     wrt = tuple(range(len(names)))
-    lines = list(gen.lines)
+    lines = list(lines)
     lines += ["", "", "# ---- fuzz harness (generated): arguments, directions, scalarization ----",
               "import tangent2 as TG  # noqa: E402", "",
               f"ARGS = ({', '.join(_array_text(a) for a in args)},)",
@@ -1435,7 +1442,7 @@ def finish(gen, params, out_kind, label=""):
         lines += ["C0 = None  # the cotangent, set by the harness", "", "",
                   f"def fs({sig}):", f"    return np.sum(f({sig}) * C0)"]
     else:
-        count = gen.out_count
+        count = out_count
         lines += [f"C{k} = None  # a cotangent, set by the harness" for k in range(count)]
         lines += ["", "", f"def fs({sig}):", f"    out = f({sig})",
                   "    return " + " + ".join(f"np.sum(out[{k}] * C{k})" for k in range(count))]
@@ -1443,7 +1450,20 @@ def finish(gen, params, out_kind, label=""):
               "    return " + " + ".join(f"np.sum(g[{k}] * V{k})" for k in range(len(names)))]
     source = "\n".join(lines) + "\n"
     header = f"# tangent2 fuzz program {label}\n" if label else ""
-    return Program(header + source, names, shapes, out_kind, set(gen.features), label)
+    return Program(header + source, names, shapes, out_kind, set(features), label)
+
+
+def program_from_function(function, args, tangents):
+    """The Program checking the Python ``function`` (a module-level function of ``np`` and its parameters only,
+    renamed ``f``) at ``args`` along ``tangents``: a minimized finding gets every check of a random program."""
+    import inspect
+    source = inspect.getsource(function).replace(f"def {function.__name__}(", "def f(", 1)
+    names = list(inspect.signature(function).parameters)
+    out = function(*_copies(args))
+    out_kind = "tuple" if isinstance(out, tuple) else "scalar" if np.ndim(out) == 0 else "array"
+    lines = ["import numpy as np", "", ""] + source.rstrip().splitlines()
+    return with_harness(lines, names, args, tangents, out_kind, len(out) if out_kind == "tuple" else 1,
+                        f"function {function.__name__}")
 
 
 def programs(avoid=frozenset(KNOWN_BUGS), size=1.0):
@@ -1542,77 +1562,28 @@ def _axpy(args, tangents, h):
     return tuple(a + h * t if isinstance(a, np.ndarray) else float(a + h * t) for a, t in zip(args, tangents))
 
 
-def _fix_broadcast_shapes(value, shapes):
-    """``value`` (one derivative per argument) with leaves broadcast to a larger shape, their rows equal,
-    replaced by one row of the argument's shape (KNOWN_BUGS["broadcast_shape"], noted)."""
-    leaves = _leaves(value)
-    if len(leaves) != len(shapes):
-        return value
-    fixed = []
-    for leaf, shape in zip(leaves, shapes):
-        size = int(np.prod(shape))
-        if leaf.shape != tuple(shape) and leaf.size > size and leaf.size % size == 0:
-            rows = leaf.reshape(-1, size)
-            if _same(rows, rows[:1]):
-                _NOTES.append("broadcast-shape:hvp")
-                leaf = rows[0].reshape(shape)
-        fixed.append(leaf)
-    return tuple(fixed)
-
-
-def _broadcasts_to(a, b):
-    try:
-        return np.broadcast_shapes(a.shape, b.shape) == b.shape
-    except ValueError:
-        return False
-
-
-def _same(a, b):
-    scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0), 1e-300)
-    return bool(np.all(np.abs(a - b) <= 1e-8 * scale + 1e-12))
-
-
-def _dot_broadcast_ok(a, b):
-    """<a, b>, where b may be broadcast to a larger shape (KNOWN_BUGS["broadcast_shape"])."""
-    fa, fb = _flat(a), _flat(b)
-    if fb.size > fa.size and fa.size and fb.size % fa.size == 0:
-        rows = fb.reshape(-1, fa.size)
-        if _same(rows, rows[:1]):
-            _NOTES.append("broadcast-shape:jvp")  # KNOWN_BUGS["broadcast_shape"]
-            return float(np.dot(fa, rows[0]))
-    if fa.size != fb.size:
-        raise Mismatch("shape:vjp-vs-jvp", f"the jvp tangent has {fb.size} values for an output of {fa.size}")
-    return float(np.dot(fa, fb))
+def _check_shapes(kind, value, reference, what, what_reference):
+    """Raise Mismatch unless the leaves of ``value`` have exactly the shapes of ``reference``'s: a derivative
+    has its argument's (or output's) shape, never a broadcast of it."""
+    got, expected = [leaf.shape for leaf in _leaves(value)], [leaf.shape for leaf in _leaves(reference)]
+    if got != expected:
+        raise Mismatch(kind, f"{what} has shapes {got}, {what_reference} {expected}:\n  {what}: {value!r}")
 
 
 def _dot(a, b):
     return float(np.dot(_flat(a), _flat(b)))
 
 
-_NOTES = []  # notes of the check in progress (known, tolerated discrepancies)
-
-
 def _compare(kind, got, expected, rtol, atol, what_got, what_expected, structured=True):
     """Raise Mismatch unless ``got`` and ``expected`` agree; ``structured``: leaf by leaf (both trees from
     tangent2 or the function), else as flat vectors (finite differences are flat)."""
     got_leaves, expected_leaves = _leaves(got), _leaves(expected)
-    if not structured:
-        g, e = _flat(got), _flat(expected)
-        if g.size > e.size and e.size and g.size % e.size == 0 and _same(g.reshape(-1, e.size), e[None, :]):
-            _NOTES.append(f"broadcast-shape:{kind.split(':')[-1]}")
-            got = e.copy()
-    elif len(got_leaves) == len(expected_leaves):
-        fixed = []
+    if structured and len(got_leaves) == len(expected_leaves):
         for g, e in zip(got_leaves, expected_leaves):
-            if g.shape != e.shape and _broadcasts_to(e, g) and _same(g, np.broadcast_to(e, g.shape)):
-                _NOTES.append(f"broadcast-shape:{kind.split(':')[-1]}")  # KNOWN_BUGS["broadcast_shape"]
-                g = e.copy()
-            elif g.shape != e.shape:
+            if g.shape != e.shape:
                 raise Mismatch("shape:" + kind.split(":", 1)[-1],
                                f"{what_got} has shape {g.shape} where {what_expected} has {e.shape}:\n"
                                f"  {what_got}: {got!r}\n  {what_expected}: {expected!r}")
-            fixed.append(g)
-        got = fixed
     got_f, expected_f = _flat(got), _flat(expected)
     if got_f.shape != expected_f.shape:
         raise Mismatch(kind, f"{what_got} has {got_f.size} values, {what_expected} {expected_f.size}:\n"
@@ -1677,8 +1648,7 @@ def check_program(program, jit=False, second_order=True, ror_switching=True, fir
     ``first_order=False`` skips jvp / grad / vjp (used when shrinking a second-order failure)."""
     import tangent2 as tg
     from tangent2.errors import NotDifferentiable, UnsupportedSyntax
-    checks, notes = [], _NOTES
-    del _NOTES[:]
+    checks, notes = [], []
     try:
         module, path = load(program)
     except Exception as error:  # the generator wrote something Python rejects
@@ -1732,6 +1702,7 @@ def check_program(program, jit=False, second_order=True, ror_switching=True, fir
         if first_order:
             out_j, tan_j = guarded("jvp", lambda: tg.jvp(f, _copies(args), _copies(tangents)))
             _compare("mismatch:jvp-primal", out_j, out, RTOL_AD, atol * 1e-2, "jvp primal", "f(*args)")
+            _check_shapes("shape:jvp", tan_j, out, "jvp tangent", "f(*args)")
             _compare("mismatch:jvp-vs-fd", tan_j, fd, RTOL_FD, atol, "jvp tangent", "finite differences",
                      structured=False)
             checks.append("jvp-vs-fd")
@@ -1740,6 +1711,7 @@ def check_program(program, jit=False, second_order=True, ror_switching=True, fir
             pass
         elif program.out_kind == "scalar":
             g = guarded("grad", lambda: tg.grad(f, wrt=wrt)(*_copies(args)))
+            _check_shapes("shape:grad", g, args, "grad", "the arguments")
             _compare("mismatch:grad-vs-jvp", tan_j, _dot(g, tangents),
                      RTOL_AD, atol * 1e-2, "jvp tangent", "<grad, v>", structured=False)
             checks.append("grad-vs-jvp")
@@ -1750,7 +1722,8 @@ def check_program(program, jit=False, second_order=True, ror_switching=True, fir
             cot = module.COTANGENT
             out_v, pullback = guarded("vjp", lambda: tg.vjp(f, *_copies(args)))
             cts = guarded("vjp-pullback", lambda: pullback(cot))
-            _compare("mismatch:vjp-vs-jvp", _dot(cts, tangents), _dot_broadcast_ok(cot, tan_j), RTOL_AD,
+            _check_shapes("shape:vjp", cts, args, "vjp(ct)", "the arguments")
+            _compare("mismatch:vjp-vs-jvp", _dot(cts, tangents), _dot(cot, tan_j), RTOL_AD,
                      atol * 1e-2 * (1 + np.max(np.abs(_flat(tan_j)), initial=0)), "<vjp(ct), v>", "<ct, jvp>",
                      structured=False)
             checks.append("vjp-vs-jvp")
@@ -1761,6 +1734,7 @@ def check_program(program, jit=False, second_order=True, ror_switching=True, fir
         if second_order:
             grad_fs = tg.grad(fs, wrt=wrt)
             _, hv_for = guarded("jvp-of-grad", lambda: tg.jvp(grad_fs, _copies(args), _copies(tangents)))
+            _check_shapes("shape:jvp-of-grad", hv_for, args, "forward-over-reverse Hv", "the arguments")
             hv_ror = guarded("grad-of-grad", lambda: tg.grad(module.ror, wrt=wrt, mode_switching=False)(
                 *_copies(args)))
             scale2 = max(np.max(np.abs(_flat(hv_for)), initial=0.0), 1.0)
@@ -1778,7 +1752,7 @@ def check_program(program, jit=False, second_order=True, ror_switching=True, fir
             except FDUnreliable:
                 notes.append("second-order-fd-unreliable")
             else:
-                _compare("mismatch:hvp-vs-fd", _fix_broadcast_shapes(hv_for, program.shapes), fd2, 1e-5, 1e-7 * mag2, "forward-over-reverse Hv",
+                _compare("mismatch:hvp-vs-fd", hv_for, fd2, 1e-5, 1e-7 * mag2, "forward-over-reverse Hv",
                          "finite differences of grad",
                          structured=False)
                 checks.append("hvp-vs-fd")
@@ -1825,14 +1799,8 @@ def _meets_non_finite_values(f, args):
 
 
 def known_bug(error):
-    """The KNOWN_BUGS key a failure's signature matches (crashes whose cause is known), else None."""
-    second = ("crash:jvp-of-grad", "crash:jvp-of-grad-scalar", "crash:grad-of-grad-switched", "crash:grad-of-grad")
-    shape_errors = ("not aligned", "could not be broadcast", "cannot reshape array of size",
-                    "setting an array element with a sequence", "is out of bounds for axis",
-                    "cannot broadcast a non-scalar", "more dimensions than allowed by the axis remapping",
-                    "shape-mismatch for sum")
-    if error.kind in second and any(text in error.message for text in shape_errors):
-        return "broadcast_shape"
+    """The KNOWN_BUGS key a failure's signature matches (crashes whose cause is known), else None: none now,
+    every crash is a failure."""
     return None
 
 

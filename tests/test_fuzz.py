@@ -912,5 +912,28 @@ def test_regression(check):
     if isinstance(expected, tuple):
         assert tuple(got) == expected
     else:
-        np.testing.assert_allclose(np.asarray(got, dtype=float), np.asarray(expected, dtype=float),
-                                   rtol=1e-6, atol=1e-9)
+        got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
+        # a derivative broadcast to a larger shape is wrong even where its values repeat the right ones
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
+
+
+# Minimized programs of the fuzzer's findings of derivatives with a larger, broadcast shape (dead or inactive
+# broadcasts), run through every check of a random program: forward and reverse mode against finite differences
+# and each other, forward over reverse against both reverse over reverse modes and finite differences of the
+# gradient, each derivative with exactly its argument's shape.
+FULLY_CHECKED = [
+    ("dead_code_in_branches", dead_code_in_branches, (X9, 1.2), (V3, 0.3)),
+    ("dead_broadcast_in_loop", dead_broadcast_in_loop, (X3,), (V3,)),
+    ("loop_sum_of_broadcast", loop_sum_of_broadcast, (X3,), (V3,)),
+    ("dead_stack_in_loop", dead_stack_in_loop, (X3, -1.44, M23), (V3, 0.4, M23 - 0.5)),
+]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("function, args, tangents", [pytest.param(f, a, t, id=name)
+                                                      for name, f, a, t in FULLY_CHECKED])
+def test_fully_checked(function, args, tangents):
+    outcome = fuzz.check_program(fuzz.program_from_function(function, args, tangents))
+    assert outcome.status == "agree", f"{outcome.kind}\n{outcome.message}"
+    assert {"jvp-vs-fd", "for-vs-ror", "for-vs-ror-switched", "hvp-vs-fd"} <= set(outcome.checks), outcome.checks
