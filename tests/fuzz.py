@@ -65,11 +65,8 @@ import numpy as np
 # Known tangent2 bugs, by key.  The generator avoids the constructs of each key in its ``avoid`` set (all of
 # them unless --allow-known-bugs); failures that cannot be avoided by construction are recognised by their
 # signature (``known_bug``) and counted as "known".  Each has minimized strict-xfail regressions in
-# tests/test_fuzz.py and an entry in docs/limitations.md.
-KNOWN_BUGS = {
-    "overlap_slice_write": "a slice write whose value reads the same array (y[1:] = y[:2] ** 2, y[1:] *= s), "
-                           "then a loop rebinding the array: wrong forward over reverse",
-}
+# tests/test_fuzz.py and an entry in docs/limitations.md.  None is known now.
+KNOWN_BUGS = {}
 
 # ---------------------------------------------------------------------------------------------- shapes
 S = ()
@@ -892,18 +889,9 @@ class Generator:
             else:
                 target, value_shape = f"{name}[{self.index_for(env, rows)}, {self.index_for(env, cols)}]", S
         rhs_shape = value_shape if self.c.chance(0.7) else S
-        source = env
-        if "overlap_slice_write" in self.avoid and len(shape) == 1 and not target.endswith("[:]") \
-                and ":" in target:
-            # the value must not read the array written into: KNOWN_BUGS["overlap_slice_write"]
-            source = env.copy()
-            del source.vars[name]
-            source.active.discard(name)
-        value = self.expr(rhs_shape, source, depth - 1)
+        value = self.expr(rhs_shape, env, depth - 1)
         if self.is_active(value, env) or self.is_active(target, env):
             env.active.add(name)
-        if aug and ":" in target and "overlap_slice_write" in self.avoid:
-            aug = False  # x[1:] *= v reads the slice it writes: KNOWN_BUGS["overlap_slice_write"]
         if aug:
             self.feature("augassign_subscript")
             self.emit(indent, f"{target} {self.c.choice(['+=', '-=', '*='])} {value}")

@@ -918,11 +918,16 @@ def test_regression(check):
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
 
 
-# Minimized programs of the fuzzer's findings of derivatives with a larger, broadcast shape (dead or inactive
-# broadcasts), run through every check of a random program: forward and reverse mode against finite differences
-# and each other, forward over reverse against both reverse over reverse modes and finite differences of the
-# gradient, each derivative with exactly its argument's shape.
+# The minimized programs of the fuzzer's last known bugs (KNOWN_BUGS "overlap_slice_write": a slice write whose
+# value reads the array it writes, then the array rebound in a loop; "broadcast_shape": dead or inactive
+# broadcasts giving derivatives a larger shape), run through every check of a random program: forward and
+# reverse mode against finite differences and each other, forward over reverse against both reverse over reverse
+# modes and finite differences of the gradient, each derivative with exactly its argument's shape.
 FULLY_CHECKED = [
+    ("overlapping_slice_write_then_loop", overlapping_slice_write_then_loop, (X3,), (V3,)),
+    ("overlapping_slice_write_rebound_in_loop", overlapping_slice_write_rebound_in_loop, (X7,), (V3,)),
+    ("slice_augassign_then_rebind_in_loop", slice_augassign_then_rebind_in_loop, (X3,), (V3,)),
+    ("slice_augassign_rebound_in_loop", slice_augassign_rebound_in_loop, (X8, 0.5), (V3, -0.7)),
     ("dead_code_in_branches", dead_code_in_branches, (X9, 1.2), (V3, 0.3)),
     ("dead_broadcast_in_loop", dead_broadcast_in_loop, (X3,), (V3,)),
     ("loop_sum_of_broadcast", loop_sum_of_broadcast, (X3,), (V3,)),
