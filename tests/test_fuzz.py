@@ -344,6 +344,13 @@ def ror_element_write_then_rebind_in_loop(x):
     return np.sum(tg.grad(element_write_then_rebind_in_loop)(x) * V3)
 
 
+def element_chosen_then_decremented(x, s, n=3):
+    v = x[1]
+    t = s if n % 2 == 0 else v
+    v -= 0.5
+    return s ** 2 + t
+
+
 def number_argument_linked_to_a_written_array(x, s):
     x[0] = 1.0
     for t in (x, s):
@@ -747,6 +754,11 @@ REGRESSIONS = [
     ("ror_element_write_then_rebind_in_loop", "reverse over reverse (no mode switching): a[1] = x[0]; a = a * x "
      "in a loop: wrong Hv", lambda: (tg.grad(ror_element_write_then_rebind_in_loop, mode_switching=False)(X3),
                                      np.array([2 * V3[0] + V3[1], V3[0], 2 * V3[2]]))),
+    ("element_chosen_then_decremented", "found by the fuzzer (seed 8, index 161): v = x[1]; t = (s if c else "
+     "v); v -= 0.5; t read: rejected while compiling (the in-place -= was taken for a certain write into the "
+     "argument's array, though v may hold a copied element; with x a matrix it is rejected when run)",
+     lambda: (np.concatenate(tg.grad(element_chosen_then_decremented, wrt=(0, 1))(X3, 0.7), axis=None),
+              np.array([0.0, 1.0, 0.0, 1.4]))),
     ("number_argument_linked_to_a_written_array", "found by the fuzzer (seed 0, index 1424): a number argument s "
      "that may share an array written into (a loop over (x, s) with x written) was copied with np.copy, a 0-d "
      "array, so v = s; v -= ... was rejected when run (s shares its array with v); f = s (s - x1) + 1 + x1 + x2",
@@ -894,6 +906,7 @@ FIXED = {"dead_stack_in_loop", "swap_then_slice_write_in_loop", "alias_augmented
          "ror_early_return_then_write_after_loop", "return_in_loop_after_early_return",
          "element_of_vector_scaled_after_loop", "lambda_called_after_inner_while",
          "shifted_and_transposed_then_written", "number_argument_linked_to_a_written_array",
+         "element_chosen_then_decremented",
          "ror_dead_code_in_branches", "rows_loop_rebinds_array", "slice_augassign_rebound_in_loop",
          "slice_augassign_then_rebind_in_loop", "slice_with_computed_index", "slice_with_index_array",
          "slice_with_index_array_hvp", "slice_with_loop_arithmetic_index", "slice_write_then_swap",

@@ -162,6 +162,8 @@ class _Analysis:
         self.bound = frozenset(a.id for a in node.args.args)
         self.links = {}   # id(statement) -> ("view", target, base) | ("array", target): run-time links
         self.checks = {}  # (kind, id(statement), target, base) -> _Check
+        # names that may hold an element of an array (a scalar) rather than the array itself: r = y[0], t = r
+        self.maybe_elements = set()
 
     def run(self, body):
         points = {name: frozenset({("param", name)}) for name in self.params}
@@ -255,11 +257,14 @@ class _Analysis:
         source, link = None, frozenset()
         if isinstance(value, gast.Name):
             source = value.id
+            if source in self.maybe_elements:
+                self.maybe_elements.add(name)
         elif isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name):
             source = value.value.id
             if not _contains_slice(value.slice) and state.points.get(source):
                 self.links[id(stmt)] = ("view", stmt, name, source)
                 link = frozenset({id(stmt)})  # a view of a matrix, a copied element of a vector
+                self.maybe_elements.add(name)
         elif isinstance(value, gast.Call):
             if _method(value, "pop"):
                 source = value.func.value.id
@@ -289,7 +294,7 @@ class _Analysis:
                 continue
             tags = None
             for obj, link in objects.items():
-                if in_place and not (self.specialized and obj[0] == "param"):
+                if in_place and not (self.specialized and obj[0] == "param" and name not in self.maybe_elements):
                     # v += ... rebinds a scalar: whether v holds an array is known when it runs
                     self.links[id(stmt)] = ("array", stmt, name, None)
                     link = link | {id(stmt)}
