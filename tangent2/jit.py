@@ -335,14 +335,17 @@ class JitFunction:
         from tangent2 import derivative as dv
         from tangent2.api import _check_matching
         derivative = self._derivative
-        primals, tangents = tuple(primals), tuple(tangents)
+        tangents = tuple(tangents)
+        primals = _complete(derivative.target, tuple(primals))  # defaults, as tangent2.jvp fills them in
         plan = derivative._plan(primals)
         for i in plan.wrt_positions:
             _check_matching(primals[i], tangents[i], f"tangent of argument {i}")
         leaves = dv._flatten_args(primals)
         tangent_leaves = [t for i in plan.wrt_positions for t in dv._flatten_value(tangents[i])]
         dispatcher = self._dispatcher(plan.function)
-        out, out_dot = self._run(dispatcher, plan.function, (*leaves, *tangent_leaves))
+        flat = (*leaves, *tangent_leaves)
+        out, out_dot = _scalar_dtypes_restored(dispatcher, flat, self._run(dispatcher, plan.function, flat))
+        out_dot = _tangent_dtypes(out, out_dot)
         return plan.unflatten_output(out), plan.unflatten_output(out_dot)
 
 
@@ -589,6 +592,43 @@ def _guard_0d(entry, key, owner):
                 return owner._call_slow(args)
         return entry(*args)
     return guarded
+
+
+def _scalar_dtypes_restored(dispatcher, args, result):
+    """``result`` with the float32/complex64 scalars Numba boxed as Python floats/complexes made NumPy scalars
+    again, as the Python derivative returns them (read from the compiled overload's return type)."""
+    overloads = getattr(dispatcher, "overloads", None)
+    if not overloads:
+        return result  # the Python function, after fallback="python"
+    try:
+        signature = tuple(dispatcher.typeof_pyval(a) for a in args)
+    except ValueError:
+        return result
+    overload = overloads.get(signature)
+    return result if overload is None else _restore(result, overload.signature.return_type)
+
+
+def _tangent_dtypes(out, out_dot):
+    """Tangents with their outputs' float dtypes: Numba computes ``1.0 - x`` of a float32 ``x`` in float64
+    (NumPy 2 keeps float32), so compiled tangents can come out wider than the outputs they belong to."""
+    from tangent2.derivative import _cast_like
+    if isinstance(out, tuple) and isinstance(out_dot, tuple):
+        return tuple(_tangent_dtypes(o, t) for o, t in zip(out, out_dot))
+    dtype = getattr(out, "dtype", None)
+    if dtype is None or not np.issubdtype(dtype, np.inexact):
+        return out_dot
+    return _cast_like(out_dot, out)
+
+
+def _restore(value, numba_type):
+    from numba.core import types
+    if isinstance(numba_type, types.BaseTuple) and isinstance(value, tuple):
+        return tuple(_restore(v, t) for v, t in zip(value, numba_type))
+    if type(value) is float and numba_type == types.float32:
+        return np.float32(value)
+    if type(value) is complex and numba_type == types.complex64:
+        return np.complex64(value)
+    return value
 
 
 def _is_compile_error(error):

@@ -219,6 +219,34 @@ def test_float32_preserved():
     assert value == pytest.approx(float(expected_value), rel=1e-5)
 
 
+def tanh_energy(x):
+    return np.sum(np.tanh(x) * x)
+
+
+def test_float32_jvp_returns_float32_scalars():
+    # Numba boxes float32 scalars as Python floats, and computes 1.0 - t of a float32 t in float64
+    x = np.linspace(-1, 1, 5, dtype=np.float32)
+    v = np.linspace(0.5, 2.0, 5, dtype=np.float32)
+    out, tangent = tg.jit(tg.Derivative(tanh_energy, "jvp", (0,)))((x,), (v,))
+    assert type(out) is np.float32 and type(tangent) is np.float32
+    t = np.tanh(x.astype(np.float64))
+    assert tangent == pytest.approx(np.sum(((1 - t ** 2) * x + t) * v), rel=1e-5)
+    assert tangent == pytest.approx(tg.jvp(tanh_energy, (x,), (v,))[1], rel=1e-6)
+    assert out == pytest.approx(tanh_energy(x), rel=1e-6)
+
+
+def test_jvp_of_a_gradient_fills_in_its_seed_default():
+    # cubic_grad(x, d_out=1.0): the jvp of it is called with x alone, as tg.jvp is
+    def cubic(x):
+        return x ** 3 + 2 * x ** 2 - 3 * x + 1
+
+    x = 0.37
+    value, second = tg.jit(tg.Derivative(tg.grad(cubic), "jvp", (0,)))((x,), (1.0,))
+    assert value == pytest.approx(3 * x ** 2 + 4 * x - 3, rel=1e-12)
+    assert second == pytest.approx(6 * x + 4, rel=1e-12)
+    assert (value, second) == pytest.approx(tg.jvp(tg.grad(cubic), (x,), (1.0,)), rel=1e-12)
+
+
 def test_wrapper_calling_generated_functions():
     # jacfwd's generated wrapper calls the generated primal and jvp: they are compiled as Numba callees
     x = np.linspace(-1, 1, 4)
