@@ -58,7 +58,7 @@ class JitMode:
         mode = self
 
         def call(derivative, *args):
-            if _inside():
+            if _inside() or not isinstance(derivative, Derivative):  # not a JitFunction's view of one
                 return original_call(derivative, *args)
             return mode._check_derivative(original_call, derivative, args)
 
@@ -196,9 +196,10 @@ def _compare(expected, got, what, exact=False):
         if exact:
             same = np.array_equal(e, g, equal_nan=True)
         elif np.issubdtype(np.result_type(e), np.inexact):
-            rtol = 1e-5 if np.result_type(e) in (np.float32, np.complex64) else 1e-10
+            # float32: Numba computes some intermediates in float64 and sums in another order than NumPy
+            rtol = 1e-4 if np.result_type(e) in (np.float32, np.complex64) else 1e-10
             scale = np.max(np.abs(e), initial=1.0, where=np.isfinite(e)) if np.size(e) else 1.0
-            same = np.allclose(g, e, rtol=rtol, atol=rtol * 1e-3 * scale, equal_nan=True)
+            same = np.allclose(g, e, rtol=rtol, atol=rtol * 1e-2 * scale, equal_nan=True)
         else:
             same = np.array_equal(e, g)
         if not same:
@@ -227,7 +228,11 @@ def main(argv):
     sys.argv = argv[1:]
     sys.path.insert(0, str(__import__("pathlib").Path(script).resolve().parent))
     with JitMode() as mode:
-        runpy.run_path(script, run_name="__main__")
+        try:
+            runpy.run_path(script, run_name="__main__")
+        except SystemExit as exit:
+            if exit.code not in (None, 0):
+                raise
     print(f"jit mode: {mode.checked} derivative calls compiled and matched", file=sys.stderr)
 
 

@@ -423,3 +423,17 @@ def test_cached_nested_derivative_after_the_users_file_is_edited(tmp_path):
         second = -s  # the second derivative of sin and of cos is minus the function
         np.testing.assert_allclose(result["jacobian"], np.diag(c * x + s), rtol=1e-12, atol=1e-15, err_msg=str(k))
         np.testing.assert_allclose(result["hessian"], np.diag(second * x + 2 * c), rtol=1e-12, atol=1e-15)
+
+
+def _closure_gradient(w):
+    return tg.grad(lambda z: np.sum(np.tanh(w * z)))
+
+
+def test_derivatives_of_the_same_closure_over_other_arrays_are_not_served_from_the_cache():
+    # the two lambdas give the same generated file; Numba freezes w into the machine code
+    x = np.array([0.3, -0.2, 0.5])
+    for scale in (1.0, 2.0):
+        w = scale * np.array([1.0, -0.5, 2.0])
+        compiled = tg.jit(_closure_gradient(w))(x)
+        np.testing.assert_allclose(compiled, w * (1 - np.tanh(w * x) ** 2), rtol=1e-12)
+        np.testing.assert_allclose(compiled, _closure_gradient(w)(x), rtol=1e-12)

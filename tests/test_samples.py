@@ -23,9 +23,11 @@ def test_the_samples_are_all_there():
 
 
 @pytest.mark.parametrize("name", SAMPLES)
-def test_sample_runs_and_passes_its_checks(name):
-    result = subprocess.run([sys.executable, f"samples/{name}"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=300)
+def test_sample_runs_and_passes_its_checks(name, jit_mode_active):
+    # in jit mode the script runs under tests/jit_mode.py: its derivatives are also compiled and compared
+    runner = [sys.executable, "tests/jit_mode.py"] if jit_mode_active else [sys.executable]
+    result = subprocess.run(runner + [f"samples/{name}"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=900 if jit_mode_active else 300)
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"samples/{name} exited with {result.returncode}:\n{output[-6000:]}"
     lines = result.stdout.splitlines()
@@ -34,6 +36,8 @@ def test_sample_runs_and_passes_its_checks(name):
     assert not any(line.startswith("FAIL") or "MISMATCH" in line for line in lines), result.stdout
     if name != "polynomial.py":
         assert lines[-1] == "all checks passed", result.stdout[-3000:]
+    if jit_mode_active:
+        assert "derivative calls compiled and matched" in result.stderr, output[-3000:]
 
 
 @pytest.mark.parametrize("name", SAMPLES)

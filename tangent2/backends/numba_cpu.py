@@ -8,11 +8,14 @@ source line it came from (following ``# line N:`` comments and the banner of
 generated files, through generated-from-generated files for higher-order
 derivatives), Numba's reason, and what to change.
 """
+import numbers
 import os
 import re
 import types
 import warnings
 import weakref
+
+import numpy as np
 
 from tangent2.errors import TangentError
 
@@ -56,7 +59,25 @@ def compile_function(function, *, parallel=False, cache=True):
     give_module(function)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=numba.NumbaWarning)
-        return numba.njit(cache=cache, parallel=parallel, nogil=True)(function)
+        return numba.njit(cache=cache and cacheable(function), parallel=parallel, nogil=True)(function)
+
+
+_FROZEN = (np.ndarray, np.generic, numbers.Number, str, bytes, tuple, list, dict)
+
+
+def cacheable(function):
+    """Whether Numba's on-disk cache may hold ``function``: not when it reads a global holding data (an array
+    or number closed over or read from the user's module), which Numba freezes into the machine code.  The
+    cache is keyed on the file, so a derivative of the same code closing over other values (a lambda made
+    again with new parameters) would load machine code computing with the old ones."""
+    globals_ = function.__globals__
+    codes = [function.__code__]
+    while codes:
+        code = codes.pop()
+        if any(isinstance(globals_.get(name), _FROZEN) for name in code.co_names):
+            return False
+        codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return True
 
 
 _CALLEES = weakref.WeakKeyDictionary()   # generated function -> its Numba dispatcher, as a callee
@@ -92,7 +113,7 @@ def with_compiled_callees(function, cache=True, _active=None):
             give_module(inner)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=numba.NumbaWarning)
-                dispatcher = _CALLEES[callee] = numba.njit(cache=cache, nogil=True)(inner)
+                dispatcher = _CALLEES[callee] = numba.njit(cache=cache and cacheable(inner), nogil=True)(inner)
         replaced[name] = dispatcher
     active.discard(function)
     # The copy is compiled from its own file: the wrapper's text with a last line naming the files its callees
