@@ -21,6 +21,7 @@ def td_loss(theta, s_tm1, r_t, s_t):
     return (tg.stop_gradient(target) - v_tm1) ** 2
 
 
+@pytest.mark.jit_smoke
 def test_per_example_gradients_of_the_seed_td_loss():
     theta = np.array([0.1, -0.1, 0.0])
     s_tm1, r_t, s_t = np.array([1.0, 2.0, -1.0]), np.array(1.0), np.array([2.0, 1.0, 0.0])
