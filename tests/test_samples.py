@@ -5,6 +5,7 @@ finite differences or the values the seed prints; it exits non-zero on a
 mismatch.  The scripts run as users run them: ``python samples/X.py`` from the
 repository root, in a fresh interpreter.
 """
+import os
 import pathlib
 import subprocess
 import sys
@@ -22,12 +23,27 @@ def test_the_samples_are_all_there():
     assert expected <= set(SAMPLES)
 
 
-@pytest.mark.parametrize("name", SAMPLES)
-def test_sample_runs_and_passes_its_checks(name, jit_mode_active):
+# samples some of whose derivatives tangent2.jit cannot compile (docs/jit.md): in jit mode they run with the
+# failures listed, and must have at least one
+_FLOAT32_LOOP = ("the float32 gradient: a loop-carried adjoint accumulator starts float32 and becomes float64 "
+                 "(Numba computes a float32 array times a Python float in float64): Cannot unify")
+NO_JIT = {
+    "lux_jacobian_loss.py": _FLOAT32_LOOP,
+    "lux_batched_jacobian.py": _FLOAT32_LOOP,
+    "lux_parameter_jacobian.py": _FLOAT32_LOOP,
+    "lux_gradient_loss.py": "mode_switching=True: the generated code calls the inner gradient through a "
+                            "_GradientPrimitive object, which tangent2.jit does not compile as a Numba callee",
+}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.no_jit(reason=NO_JIT[n])) if n in NO_JIT else n
+                                  for n in SAMPLES])
+def test_sample_runs_and_passes_its_checks(name, jit_mode_active, _jit_mode):
     # in jit mode the script runs under tests/jit_mode.py: its derivatives are also compiled and compared
     runner = [sys.executable, "tests/jit_mode.py"] if jit_mode_active else [sys.executable]
+    env = dict(os.environ, TANGENT2_TEST_JIT_EXPECT_FAILURES="1" if name in NO_JIT else "0")
     result = subprocess.run(runner + [f"samples/{name}"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=900 if jit_mode_active else 300)
+                            timeout=900 if jit_mode_active else 300, env=env)
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"samples/{name} exited with {result.returncode}:\n{output[-6000:]}"
     lines = result.stdout.splitlines()
@@ -38,6 +54,7 @@ def test_sample_runs_and_passes_its_checks(name, jit_mode_active):
         assert lines[-1] == "all checks passed", result.stdout[-3000:]
     if jit_mode_active:
         assert "derivative calls compiled and matched" in result.stderr, output[-3000:]
+        _jit_mode.failures += [line for line in result.stderr.splitlines() if "could not compile" in line]
 
 
 @pytest.mark.parametrize("name", SAMPLES)
