@@ -13,6 +13,8 @@ needs no second tape.
 """
 import functools
 import inspect
+import types
+import weakref
 
 import gast
 
@@ -23,8 +25,9 @@ from tangent2.rules import registry
 class CustomRule:
     """A function with hand-written derivative rules (see :func:`custom_vjp`)."""
 
-    def __init__(self, function):
+    def __init__(self, function, decorator="custom_vjp"):
         self.function = function
+        self.decorator = decorator
         self.params = list(inspect.signature(function).parameters)
         self.vjp = None
         self.jvp = None
@@ -41,12 +44,14 @@ class CustomRule:
         """Use ``rule(g, ans, *params)`` -> one cotangent per parameter (a single value for one) in reverse mode."""
         self.vjp = rule
         registry.VJP_RULES[self] = _calling_rule("vjp", self.params, rule, len(self.params))
+        _remember_rule(rule, f"the VJP rule of {self.__name__} (defvjp)")
         return rule
 
     def defjvp(self, rule):
         """Use ``rule(*param_dots, ans, *params)`` -> the output tangent in forward mode."""
         self.jvp = rule
         registry.JVP_RULES[self] = _calling_rule("jvp", self.params, rule, None)
+        _remember_rule(rule, f"the JVP rule of {self.__name__} (defjvp)")
         return rule
 
 
@@ -60,7 +65,35 @@ def custom_vjp(function):
 
 def custom_jvp(function):
     """Decorator: give ``function`` a hand-written JVP with ``@function.defjvp`` (and a VJP with ``defvjp``)."""
-    return CustomRule(function)
+    return CustomRule(function, "custom_jvp")
+
+
+_RULE_FUNCTIONS = weakref.WeakKeyDictionary()   # the user's rule function -> what it is (for tangent2.jit)
+
+
+def _remember_rule(rule, description):
+    if isinstance(rule, types.FunctionType):  # a Numba dispatcher given as a rule is called as it is
+        _RULE_FUNCTIONS[rule] = description
+
+
+def compiled_callee(value):
+    """For tangent2.jit: what to compile with Numba for ``value``, a global that generated code calls.
+
+    ``(function, None)`` for a generated function behind a primitive (a mode-switched inner gradient, the lazily
+    generated JVP of a custom-VJP function), whose own callees are compiled in turn; ``(function, description)``
+    for a user's function (a custom_vjp/custom_jvp function, a rule), compiled as it is written; None otherwise.
+    """
+    if isinstance(value, CustomRule):
+        return value.function, f"{value.__name__}, a {value.decorator} function"
+    if isinstance(value, _GradientPrimitive):
+        return value.function, None
+    if isinstance(value, _LazyJVP):
+        return value.resolve(), None
+    if isinstance(value, types.FunctionType):
+        description = _RULE_FUNCTIONS.get(value)
+        if description is not None:
+            return value, description
+    return None
 
 
 def _calling_rule(mode, params, rule, count):

@@ -213,7 +213,6 @@ def loss_with_looping_gradient(k, x):
     return np.sum(tg.grad(euler_energy)(x, k) ** 2)
 
 
-@pytest.mark.no_jit(reason="mode switching calls the inner gradient through a generated wrapper object, which tangent2.jit does not compile as a Numba callee (a tangent2 limitation)")
 def test_mode_switching_gives_the_same_values():
     ps, x, _ = params(1)
     on = tg.grad(loss_with_gradient, mode_switching=True)
@@ -226,7 +225,6 @@ def test_mode_switching_gives_the_same_values():
     assert "full_gradient_jvp" not in auto.source  # straight-line inner gradient: reverse over reverse is cheaper
 
 
-@pytest.mark.no_jit(reason="mode switching calls the inner gradient through a generated wrapper object, which tangent2.jit does not compile as a Numba callee (a tangent2 limitation)")
 def test_automatic_mode_switching_avoids_a_second_tape_for_loops():
     x = np.array([0.3, -0.2])
     auto = tg.grad(loss_with_looping_gradient)
@@ -283,7 +281,6 @@ def softplus_vjp(g, ans, x):
     return g / (1.0 + np.exp(-x))
 
 
-@pytest.mark.no_jit(reason="custom_vjp/custom_jvp functions are CustomRule objects in the generated code; tangent2.jit does not compile them as Numba callees (a tangent2 limitation)")
 def test_custom_vjp_is_used_and_its_hessian_works():
     def f(x):
         return np.sum(softplus(x) * x)
@@ -296,7 +293,6 @@ def test_custom_vjp_is_used_and_its_hessian_works():
     np.testing.assert_allclose(tg.hessian(f)(x), np.diag(2 * s + x * s * (1 - s)), atol=1e-12)
 
 
-@pytest.mark.no_jit(reason="custom_vjp/custom_jvp functions are CustomRule objects in the generated code; tangent2.jit does not compile them as Numba callees (a tangent2 limitation)")
 def test_custom_vjp_rule_really_replaces_the_derivative():
     @tg.custom_vjp
     def clipped_identity(x):
@@ -312,7 +308,6 @@ def test_custom_vjp_rule_really_replaces_the_derivative():
     np.testing.assert_allclose(tg.grad(f)(np.ones(3)), np.ones(3))  # clipped, not 5
 
 
-@pytest.mark.no_jit(reason="custom_vjp/custom_jvp functions are CustomRule objects in the generated code; tangent2.jit does not compile them as Numba callees (a tangent2 limitation)")
 def test_custom_jvp():
     @tg.custom_jvp
     def safe_log(x):

@@ -8,6 +8,7 @@ source line it came from (following ``# line N:`` comments and the banner of
 generated files, through generated-from-generated files for higher-order
 derivatives), Numba's reason, and what to change.
 """
+import hashlib
 import numbers
 import os
 import re
@@ -69,7 +70,14 @@ def cacheable(function):
     """Whether Numba's on-disk cache may hold ``function``: not when it reads a global holding data (an array
     or number closed over or read from the user's module), which Numba freezes into the machine code.  The
     cache is keyed on the file, so a derivative of the same code closing over other values (a lambda made
-    again with new parameters) would load machine code computing with the old ones."""
+    again with new parameters) would load machine code computing with the old ones.  For the same reason not
+    a closure (a user's rule defined inside a function), nor a function calling uncacheable callees
+    (``__tangent2_cacheable__``, see :func:`with_compiled_callees`); nor one from a file that does not exist
+    (Numba has nowhere to cache it)."""
+    if function.__closure__ is not None or not getattr(function, "__tangent2_cacheable__", True):
+        return False
+    if not os.path.exists(function.__code__.co_filename):
+        return False
     globals_ = function.__globals__
     codes = [function.__code__]
     while codes:
@@ -80,49 +88,67 @@ def cacheable(function):
     return True
 
 
-_CALLEES = weakref.WeakKeyDictionary()   # generated function -> its Numba dispatcher, as a callee
+_CALLEES = weakref.WeakKeyDictionary()   # callee (generated or the user's function) -> its Numba dispatcher
+_USER_CALLEES = weakref.WeakKeyDictionary()   # the user's function compiled as a callee -> what it is (errors)
+
+
+def _callee(value):
+    """``(function, description)`` when generated code calling global ``value`` needs ``function`` compiled:
+    description None for a generated function, what the user's function is otherwise (tangent2.custom)."""
+    if isinstance(value, types.FunctionType) and getattr(value, "__tangent2_source__", None) is not None:
+        return value, None
+    from tangent2.custom import compiled_callee
+    return compiled_callee(value)
 
 
 def with_compiled_callees(function, cache=True, _active=None):
-    """``function``, or a copy of it whose generated callees are Numba dispatchers.
+    """``function``, or a copy of it whose callees are Numba dispatchers.
 
     Wrappers such as ``jacfwd``'s call other generated functions
-    (``f_grad(x, d_out)``, ``f_grad_jvp(...)``) through their globals; Numba
-    compiles a call only to a jitted function.  The copy has the same code
-    and line numbers, in a file of its own (see below), and globals in which
-    each generated callee is replaced by its dispatcher; the original
-    function, which the Python Derivative runs, is untouched.
+    (``f_grad(x, d_out)``, ``f_grad_jvp(...)``) through their globals, and
+    derivatives call what :func:`tangent2.custom.compiled_callee` names: a
+    mode-switched inner gradient (a ``_GradientPrimitive``), ``custom_vjp`` /
+    ``custom_jvp`` functions and their rules.  Numba compiles a call only to a
+    jitted function.  The copy has the same code and line numbers, in a file of
+    its own (see below), and globals in which each callee is replaced by its
+    dispatcher (generated callees with their own callees compiled, the user's
+    functions as they are written); the original function, which the Python
+    Derivative runs, is untouched.
     """
     import numba
     globals_ = function.__globals__
-    names = [n for n in function.__code__.co_names
-             if isinstance(globals_.get(n), types.FunctionType) and
-             getattr(globals_[n], "__tangent2_source__", None) is not None]
-    if not names:
+    callees = {n: _callee(globals_.get(n)) for n in function.__code__.co_names}
+    callees = {n: c for n, c in callees.items() if c is not None}
+    if not callees:
         return function
     active = set() if _active is None else _active
     active.add(function)
     replaced = dict(globals_)
-    for name in names:
-        callee = globals_[name]
+    stamps, cached = [], True
+    for name, (callee, description) in callees.items():
         if callee in active:
             continue  # recursion: leave it to Numba (it will say so)
         dispatcher = _CALLEES.get(callee)
         if dispatcher is None:
-            inner = with_compiled_callees(callee, cache, active)
-            give_module(inner)
+            if description is None:
+                inner = with_compiled_callees(callee, cache, active)
+                give_module(inner)
+            else:
+                inner = callee
+                _USER_CALLEES[callee] = description
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=numba.NumbaWarning)
                 dispatcher = _CALLEES[callee] = numba.njit(cache=cache and cacheable(inner), nogil=True)(inner)
         replaced[name] = dispatcher
+        cached = cached and cacheable(dispatcher.py_func)
+        stamps.append(f"{name} = {_stamp(dispatcher.py_func, description)}")
     active.discard(function)
     # The copy is compiled from its own file: the wrapper's text with a last line naming the files its callees
-    # were compiled from.  Numba's on-disk cache is keyed on the file, so editing the user's function (new
-    # callee files, same wrapper text) gives a new entry instead of loading machine code that calls the old
-    # callees (whose modules a new process does not have: ModuleNotFoundError).  Lines are unchanged.
-    callees = ", ".join(f"{name} = {os.path.basename(replaced[name].py_func.__code__.co_filename)}"
-                        for name in names if hasattr(replaced[name], "py_func"))
-    text = function.__tangent2_source__ + f"# compiled with its callees: {callees}\n"
+    # were compiled from (and a fingerprint of the user's functions' code).  Numba's on-disk cache is keyed on the
+    # file and keeps the callees' machine code inside the caller's, so editing the user's function (new callee
+    # files, same wrapper text) gives a new entry instead of loading machine code that calls the old callees
+    # (whose modules a new process does not have: ModuleNotFoundError).  Lines are unchanged.
+    text = function.__tangent2_source__ + f"# compiled with its callees: {', '.join(stamps)}\n"
     from tangent2 import codegen
     path = codegen.write_source(text)
     stem = os.path.splitext(os.path.basename(path))[0]
@@ -132,7 +158,28 @@ def with_compiled_callees(function, cache=True, _active=None):
     copy.__defaults__ = function.__defaults__
     copy.__tangent2_source__ = text
     copy.__tangent2_original__ = function
+    # a callee that freezes data into its machine code (see cacheable) is inside the copy's machine code too
+    copy.__tangent2_cacheable__ = cached
     return copy
+
+
+def _stamp(function, description):
+    """The file a callee was compiled from; for the user's function also its line and a hash of its code."""
+    code = function.__code__
+    stamp = os.path.basename(code.co_filename)
+    if description is None:
+        return stamp
+    digest = hashlib.sha256()
+    codes = [code]
+    while codes:
+        code = codes.pop()
+        digest.update(code.co_code + repr(code.co_names).encode())
+        for constant in code.co_consts:
+            if isinstance(constant, types.CodeType):
+                codes.append(constant)
+            else:
+                digest.update(repr(constant).encode())
+    return f"{stamp}:{function.__code__.co_firstlineno}:{digest.hexdigest()[:16]}"
 
 
 _BATCH_LOOP = re.compile(r"^(\s*for _batch(?:_\d+)? in )range\(", re.MULTILINE)
