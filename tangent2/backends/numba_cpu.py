@@ -266,6 +266,9 @@ def give_module(function):
 def explain(error, function, what=None):
     """A :class:`CompilationError` for the Numba ``error`` raised compiling ``function``."""
     text = _ANSI.sub("", str(error))
+    callee = _failed_user_callee(text)
+    if callee is not None:
+        return _explain_user_callee(error, text, function, what, *callee)
     filename = getattr(getattr(function, "__code__", None), "co_filename", None)
     generated = _generated_location(text, filename)
     origin = _user_origin(*generated[:2]) if generated else None
@@ -282,6 +285,45 @@ def explain(error, function, what=None):
         lines.append(f"  from your code: {where}")
         if origin[2]:
             lines.append(f"    {origin[2].strip()}")
+    lines.append(f"  What to change: {hint}")
+    lines.append("  (Or pass fallback='python' to tangent2.jit to run the uncompiled derivative with a warning.)")
+    return CompilationError("\n".join(lines), reason=reason, generated=generated, origin=origin, hint=hint,
+                            numba_error=error)
+
+
+def _failed_user_callee(text):
+    """``(function, description, (file, line))`` when Numba's error happened in a user's function compiled as a
+    callee (a custom_vjp function or rule, see :func:`with_compiled_callees`): the first such location named."""
+    for path, line in _LOCATION.findall(text):
+        line = int(line)
+        for function, description in list(_USER_CALLEES.items()):
+            code = function.__code__
+            if os.path.realpath(path) == os.path.realpath(code.co_filename) and \
+                    code.co_firstlineno <= line <= max((n for *_, n in code.co_lines() if n is not None), default=line):
+                return function, description, (code.co_filename, line)
+    return None
+
+
+def _explain_user_callee(error, text, function, what, callee, description, location):
+    """The CompilationError for a user's function (a custom rule) that Numba cannot compile as it is written."""
+    reason = _reason(text)
+    origin = location + (_line_of(*location),)
+    caller = [(os.path.abspath(path), int(line)) for path, line in _LOCATION.findall(text)
+              if os.path.realpath(path) != os.path.realpath(location[0])]
+    generated = caller[0] + (_line_of(*caller[0]),) if caller else None
+    name = callee.__qualname__
+    hint = (f"tangent2.jit compiles {name} with numba.njit as it is written (calls inside it are not inlined): "
+            f"make it Numba-compilable in nopython mode, calling only NumPy/math functions and functions that are "
+            f"themselves numba.njit-compiled")
+    lines = [f"Numba could not compile {name}, {description}, in nopython mode: {reason}",
+             f'  in your code: File "{origin[0]}", line {origin[1]}']
+    if origin[2]:
+        lines.append(f"    {origin[2].strip()}")
+    caller_name = what or getattr(function, "__name__", "function")
+    if generated:
+        lines.append(f'  called from {caller_name}: File "{generated[0]}", line {generated[1]}')
+        if generated[2]:
+            lines.append(f"    {generated[2].strip()}")
     lines.append(f"  What to change: {hint}")
     lines.append("  (Or pass fallback='python' to tangent2.jit to run the uncompiled derivative with a warning.)")
     return CompilationError("\n".join(lines), reason=reason, generated=generated, origin=origin, hint=hint,

@@ -1,0 +1,187 @@
+"""tangent2.jit of derivatives whose generated code calls more than generated functions: a mode-switched inner
+gradient (``full_gradient_jvp`` and the ``_GradientPrimitive`` of the inner gradient), and ``custom_vjp`` /
+``custom_jvp`` functions with the user's rules.  Compiled == Python == finite differences == a hand-derived value."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import tangent2 as tg
+from tangent2.derivative import Derivative
+from tangent2.jit import CompilationError
+from tangent2.testing import numerical_grad, numerical_jvp
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ------------------------------------------------------------------ mode switching
+def cubic_energy(z, k):
+    """sum(k z^3), with a loop: the inner gradient tapes it, so reverse over it switches to forward over reverse."""
+    y = z
+    for _ in range(2):
+        y = y * z
+    return np.sum(k * y)
+
+
+def squared_gradient_norm(k, z):
+    return np.sum(tg.grad(cubic_energy)(z, k) ** 2)   # |3 k z^2|^2 = 9 k^2 sum z^4
+
+
+def test_mode_switched_gradient_compiles_and_matches():
+    k, z = 0.7, np.array([0.3, -1.2, 0.5])
+    derivative = tg.grad(squared_gradient_norm, wrt=(0, 1))
+    python = derivative(k, z)
+    assert "full_gradient_jvp" in derivative.source and "_stack" not in derivative.source  # switched
+    compiled = tg.jit(derivative)(k, z)
+    by_hand = (18 * k * np.sum(z ** 4), 36 * k ** 2 * z ** 3)
+    numerical = numerical_grad(squared_gradient_norm, (k, z), wrt=(0, 1))
+    for c, p, h, n in zip(compiled, python, by_hand, numerical):
+        np.testing.assert_allclose(c, p, rtol=1e-12)
+        np.testing.assert_allclose(c, h, rtol=1e-12)
+        np.testing.assert_allclose(c, n, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ custom rules
+@tg.custom_vjp
+def softplus(x):
+    return np.log1p(np.exp(x))
+
+
+@softplus.defvjp
+def softplus_vjp(g, ans, x):
+    return g / (1.0 + np.exp(-x))
+
+
+def softplus_times_x(x):
+    return np.sum(softplus(x) * x)
+
+
+@tg.custom_vjp
+def clipped_identity(x):
+    return x
+
+
+@clipped_identity.defvjp
+def clipped_identity_vjp(g, ans, x):
+    return np.clip(g, -1.0, 1.0)
+
+
+@tg.custom_jvp
+def safe_log(x):
+    return np.log(x)
+
+
+@safe_log.defjvp
+def safe_log_jvp(x_dot, ans, x):
+    return x_dot / np.maximum(x, 1e-3)
+
+
+def test_custom_vjp_gradient_hessian_and_jvp_compile_and_match():
+    x = np.array([0.3, -1.0, 2.0])
+    s = 1 / (1 + np.exp(-x))                    # softplus' = the logistic function
+    gradient = tg.grad(softplus_times_x)
+    assert "softplus_vjp" in gradient.source
+    compiled = tg.jit(gradient)(x)
+    np.testing.assert_allclose(compiled, gradient(x), rtol=1e-12)
+    np.testing.assert_allclose(compiled, np.log1p(np.exp(x)) + x * s, rtol=1e-12)
+    np.testing.assert_allclose(compiled, numerical_grad(softplus_times_x, (x,)), rtol=1e-6)
+    # the Hessian differentiates the rule softplus_vjp (inlined); s' = s (1 - s)
+    hessian = tg.hessian(softplus_times_x)
+    compiled = tg.jit(hessian)(x)
+    np.testing.assert_allclose(compiled, hessian(x), rtol=1e-12)
+    np.testing.assert_allclose(compiled, np.diag(2 * s + x * s * (1 - s)), rtol=1e-12, atol=1e-15)
+    # forward mode has no rule: the generated JVP of softplus itself (tangent2.custom._LazyJVP) is a callee
+    v = np.array([1.0, 0.5, -2.0])
+    value, tangent = tg.jit(Derivative(softplus_times_x, "jvp", (0,)))((x,), (v,))
+    np.testing.assert_allclose(value, softplus_times_x(x), rtol=1e-12)
+    np.testing.assert_allclose(tangent, np.dot(np.log1p(np.exp(x)) + x * s, v), rtol=1e-12)
+    np.testing.assert_allclose(tangent, numerical_jvp(softplus_times_x, (x,), (v,)), rtol=1e-6)
+
+
+def test_compiled_code_uses_the_custom_rules_not_the_true_derivatives():
+    # d/dx sum(5 x) is 5; the rule clips the cotangent to 1
+    f = lambda x: np.sum(5.0 * clipped_identity(x))  # noqa: E731
+    np.testing.assert_allclose(tg.jit(tg.grad(f))(np.ones(3)), np.ones(3))
+    # the JVP rule of log divides by max(x, 1e-3): 1e3 at 0 (where log' is infinite), 1 / x elsewhere
+    x = np.array([0.0, 2.0])
+    with np.errstate(divide="ignore"):
+        value, tangent = tg.jit(Derivative(safe_log, "jvp", (0,)))((x,), (np.ones(2),))
+        python = tg.jvp(safe_log, (x,), (np.ones(2),))
+    np.testing.assert_allclose(value, python[0])
+    np.testing.assert_allclose(tangent, python[1], rtol=1e-12)
+    np.testing.assert_allclose(tangent, [1e3, 0.5], rtol=1e-12)
+    np.testing.assert_allclose(tangent[1], numerical_jvp(np.log, (x[1:],), (np.ones(1),))[0], rtol=1e-6)
+
+
+def _doubled(x):
+    return 2.0 * x
+
+
+@tg.custom_vjp
+def double(x):
+    return 2.0 * x
+
+
+@double.defvjp
+def double_vjp(g, ans, x):
+    return _doubled(g)   # a plain Python call: Numba cannot compile it, and tangent2 does not inline rules
+
+
+def test_a_rule_numba_cannot_compile_is_named_with_its_file_and_line():
+    derivative = tg.grad(lambda x: double(x) ** 2)
+    assert derivative(1.5) == pytest.approx(12.0)           # Python: d/dx (2x)^2 = 8x
+    with pytest.raises(CompilationError) as caught:
+        tg.jit(derivative)(1.5)
+    error = caught.value
+    message = str(error)
+    assert message.startswith("Numba could not compile double_vjp, the VJP rule of double (defvjp), in nopython mode")
+    assert "_doubled" in error.reason
+    with open(__file__) as source:
+        line = 1 + next(i for i, text in enumerate(source) if "return _doubled(g)" in text)
+    assert error.origin[:2] == (__file__, line)
+    assert f'in your code: File "{__file__}", line {line}' in message and "return _doubled(g)" in message
+    assert "double_vjp(" in error.generated[2]      # the generated line calling the rule
+    assert "not inlined" in error.hint
+
+
+# ------------------------------------------------------------------ the on-disk cache
+RULE_SCRIPT = textwrap.dedent("""
+    import importlib.util, json, sys
+    import tangent2 as tg
+    spec = importlib.util.spec_from_file_location("rule_user_module", sys.argv[1])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    jitted = tg.jit(tg.grad(module.f))
+    print(json.dumps(dict(value=jitted(1.5), **jitted.stats())))
+""")
+
+
+def _run(script, env_extra, *args):
+    env = dict(os.environ, **env_extra)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    result = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
+                            timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_editing_a_rule_is_seen_by_the_next_process(tmp_path):
+    # Numba keeps a callee's machine code inside its caller's cache entry, and the generated gradient's text
+    # (it calls scale_vjp) does not change when the rule does: the copy compiled with its callees names a
+    # fingerprint of the rule's code, so the edited rule gets a new cache entry.
+    module = tmp_path / "rule_user_module.py"
+    env = {"TANGENT2_CACHE_DIR": str(tmp_path / "cache")}
+    results = []
+    for factor in (3.0, 4.0):
+        module.write_text(f"import tangent2 as tg\n\n\n@tg.custom_vjp\ndef scale(x):\n    return 3.0 * x\n\n\n"
+                          f"@scale.defvjp\ndef scale_vjp(g, ans, x):\n    return {factor} * g\n\n\n"
+                          f"def f(x):\n    return scale(x) * x\n")
+        results.append(_run(RULE_SCRIPT, env, str(module)))
+    # d/dx (3x * x) with the rule's factor for the first product's x: factor * x + 3 x
+    assert results[0]["value"] == pytest.approx(3.0 * 1.5 + 3.0 * 1.5)
+    assert results[1]["value"] == pytest.approx(4.0 * 1.5 + 3.0 * 1.5)
+    assert results[1]["cache_misses"] >= 1  # compiled again, not loaded from the first rule's entry
