@@ -185,3 +185,36 @@ def test_editing_a_rule_is_seen_by_the_next_process(tmp_path):
     assert results[0]["value"] == pytest.approx(3.0 * 1.5 + 3.0 * 1.5)
     assert results[1]["value"] == pytest.approx(4.0 * 1.5 + 3.0 * 1.5)
     assert results[1]["cache_misses"] >= 1  # compiled again, not loaded from the first rule's entry
+
+
+CLOSURE_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import tangent2 as tg
+    factor = float(sys.argv[1])
+
+    @tg.custom_vjp
+    def scale(x):
+        return 3.0 * x
+
+    @scale.defvjp
+    def scale_vjp(g, ans, x):
+        return factor * g          # a closure: Numba freezes factor into the machine code
+
+    def f(x):
+        return scale(x) * x
+
+    jitted = tg.jit(tg.grad(f))
+    print(json.dumps(dict(value=jitted(1.5), **jitted.stats())))
+""")
+
+
+def test_a_rule_closing_over_a_value_is_not_served_from_the_cache(tmp_path):
+    # both processes generate the same files, and the rule's code is the same: only the closed-over factor differs
+    script = tmp_path / "closure_rule.py"
+    script.write_text(CLOSURE_SCRIPT)
+    env = {"TANGENT2_CACHE_DIR": str(tmp_path / "cache")}
+    for factor in (3.0, 4.0):
+        result = _run(f"import runpy, sys; sys.argv = [{str(script)!r}, {str(factor)!r}]; "
+                      f"runpy.run_path({str(script)!r}, run_name='__main__')", env)
+        assert result["value"] == pytest.approx(factor * 1.5 + 3.0 * 1.5)
+        assert result["cache_hits"] == 0

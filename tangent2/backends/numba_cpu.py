@@ -209,6 +209,7 @@ def with_parallel_batch_loops(function):
     parallel = namespace[function.__name__]
     parallel.__tangent2_source__ = text
     parallel.__tangent2_original__ = getattr(function, "__tangent2_original__", function)
+    parallel.__tangent2_cacheable__ = getattr(function, "__tangent2_cacheable__", True)
     return parallel
 
 
