@@ -84,7 +84,7 @@ def compiled_callee(value):
     for a user's function (a custom_vjp/custom_jvp function, a rule), compiled as it is written; None otherwise.
     """
     if isinstance(value, CustomRule):
-        return value.function, f"{value.__name__}, a {value.decorator} function"
+        return value.function, f"a {value.decorator} function"
     if isinstance(value, _GradientPrimitive):
         return value.function, None
     if isinstance(value, _LazyJVP):

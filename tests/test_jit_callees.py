@@ -131,20 +131,38 @@ def double_vjp(g, ans, x):
     return _doubled(g)   # a plain Python call: Numba cannot compile it, and tangent2 does not inline rules
 
 
-def test_a_rule_numba_cannot_compile_is_named_with_its_file_and_line():
-    derivative = tg.grad(lambda x: double(x) ** 2)
-    assert derivative(1.5) == pytest.approx(12.0)           # Python: d/dx (2x)^2 = 8x
+@tg.custom_vjp
+def quadruple(x):
+    return _doubled(_doubled(x))   # the same in the function itself
+
+
+@quadruple.defvjp
+def quadruple_vjp(g, ans, x):
+    return 4.0 * g
+
+
+def _line_of(text):
+    with open(__file__) as source:
+        return 1 + next(i for i, line in enumerate(source) if text in line)
+
+
+@pytest.mark.parametrize("function, name, what, line, call", [
+    (double, "double_vjp", "the VJP rule of double (defvjp)", "return _doubled(g)", "double_vjp("),
+    (quadruple, "quadruple", "a custom_vjp function", "return _doubled(_doubled(x))", "= function(x)"),
+], ids=["rule", "function"])
+def test_a_custom_function_numba_cannot_compile_is_named_with_its_file_and_line(function, name, what, line, call):
+    derivative = tg.grad(lambda x: function(x) ** 2)
+    factor = 2.0 if function is double else 4.0
+    assert derivative(1.5) == pytest.approx(2 * factor ** 2 * 1.5)   # Python: d/dx (c x)^2 = 2 c^2 x
     with pytest.raises(CompilationError) as caught:
         tg.jit(derivative)(1.5)
     error = caught.value
     message = str(error)
-    assert message.startswith("Numba could not compile double_vjp, the VJP rule of double (defvjp), in nopython mode")
-    assert "_doubled" in error.reason
-    with open(__file__) as source:
-        line = 1 + next(i for i, text in enumerate(source) if "return _doubled(g)" in text)
-    assert error.origin[:2] == (__file__, line)
-    assert f'in your code: File "{__file__}", line {line}' in message and "return _doubled(g)" in message
-    assert "double_vjp(" in error.generated[2]      # the generated line calling the rule
+    assert message.startswith(f"Numba could not compile {name}, {what}, in nopython mode: Untyped global name "
+                              f"'_doubled'")
+    assert error.origin[:2] == (__file__, _line_of(line))
+    assert f'in your code: File "{__file__}", line {_line_of(line)}' in message and line in message
+    assert call in error.generated[2] and error.generated[0] != __file__  # the generated line calling it
     assert "not inlined" in error.hint
 
 
