@@ -4,7 +4,8 @@
 tangent2's rule format (``(g, ans, *params)`` for a VJP, ``(*param_dots, ans,
 *params)`` for a JVP).  The rule is an ordinary Python function, called from
 the generated code and inlined when that code is differentiated again, so a
-Hessian of a function with a custom VJP works.
+Hessian of a function with a custom VJP works.  ``tangent2.jit`` compiles the
+function and its rules with Numba as they are written (:func:`compiled_callee`).
 
 Mode switching uses the same machinery: a gradient computed inside a function
 that is itself differentiated in reverse mode becomes a primitive whose VJP is

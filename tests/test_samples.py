@@ -31,10 +31,6 @@ NO_JIT = {
     "lux_jacobian_loss.py": _FLOAT32_LOOP,
     "lux_batched_jacobian.py": _FLOAT32_LOOP,
     "lux_parameter_jacobian.py": _FLOAT32_LOOP,
-    "lux_gradient_loss.py": "mode_switching=True: the generated code calls the inner gradient through a "
-                            "_GradientPrimitive object, which tangent2.jit does not compile as a Numba callee",
-    "jax_maml.py": "mode_switching=True (the MLP meta-gradient): the inner gradient is a _GradientPrimitive "
-                   "callee, as for lux_gradient_loss.py: Untyped global name 'mlp_loss_fn_grad'",
     "lux_hutchinson.py": "the float32 vjp pullback: the compiled pullback returns float64 where the Python "
                          "one keeps float32 (the cast fixed for jvp outputs is not applied to vjp pullbacks)",
 }
