@@ -949,7 +949,7 @@ _REDIRECTS = {np.matmul: matmul, np.linalg.norm: norm, np.cumsum: cumsum, np.dot
 
 
 # ---------------------------------------------------------------------------
-# NumPy 2's promotion of Python scalars (NEP 50) in generated code
+# NumPy 2's promotion of Python scalars (NEP 50) in code tangent2 writes
 #
 # NumPy 2 treats a Python float, int or complex meeting an array as "weak": ``x32 * 0.5``, ``1.0 - x32`` and
 # ``np.where(c, x32, 0.0)`` stay float32.  Numba types a Python float as float64 and promotes by types alone,
@@ -1020,8 +1020,8 @@ _NUMBA_UFUNC_GENERIC = npydecl.Numpy_rules_ufunc.generic
 
 
 def _ufunc_generic(self, args, kws):
-    """Numba's typing of a ufunc or array operator call, with NEP 50's weak Python scalars in generated code:
-    the signature takes the scalar as float32 (say), so Numba casts it before the call, as NumPy does."""
+    """Numba's typing of a ufunc or array operator call, with NEP 50's weak Python scalars in code tangent2
+    wrote: the signature takes the scalar as float32 (say), so Numba casts it before the call, as NumPy does."""
     if _typing_tangent2_code(self.context):
         nin = self.ufunc.nin
         inputs = [a.type if isinstance(a, types.Optional) else a for a in args[:nin]]
