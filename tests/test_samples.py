@@ -25,15 +25,7 @@ def test_the_samples_are_all_there():
 
 # samples some of whose derivatives tangent2.jit cannot compile (docs/jit.md): in jit mode they run with the
 # failures listed, and must have at least one
-_FLOAT32_LOOP = ("the float32 gradient: a loop-carried adjoint accumulator starts float32 and becomes float64 "
-                 "(Numba computes a float32 array times a Python float in float64): Cannot unify")
-NO_JIT = {
-    "lux_jacobian_loss.py": _FLOAT32_LOOP,
-    "lux_batched_jacobian.py": _FLOAT32_LOOP,
-    "lux_parameter_jacobian.py": _FLOAT32_LOOP,
-    "lux_hutchinson.py": "the float32 vjp pullback: the compiled pullback returns float64 where the Python "
-                         "one keeps float32 (the cast fixed for jvp outputs is not applied to vjp pullbacks)",
-}
+NO_JIT = {}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.no_jit(reason=NO_JIT[n])) if n in NO_JIT else n

@@ -22,6 +22,7 @@ user code) passes get extra overloads (``np.mean``/``np.max``/``np.min``/
 tries its own implementation first; ours is used when Numba's refuses the
 call.  What stays unsupported is listed in docs/jit.md.
 """
+import functools
 import itertools
 import math
 import os
@@ -32,6 +33,7 @@ import numba
 import numpy as np
 from numba import types
 from numba.core import ir, rewrites
+from numba.core.typing import npydecl
 from numba.core.errors import TypingError
 from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype
@@ -946,6 +948,128 @@ def _dot(a, b):
 _REDIRECTS = {np.matmul: matmul, np.linalg.norm: norm, np.cumsum: cumsum, np.dot: dot}
 
 
+# ---------------------------------------------------------------------------
+# NumPy 2's promotion of Python scalars (NEP 50) in code tangent2 writes
+#
+# NumPy 2 treats a Python float, int or complex meeting an array as "weak": ``x32 * 0.5``, ``1.0 - x32`` and
+# ``np.where(c, x32, 0.0)`` stay float32.  Numba types a Python float as float64 and promotes by types alone,
+# so the same expressions come out float64.  Generated code is full of such constants (``d * 2``,
+# ``1.0 - ans * ans``, the seed ``d_out = 1.0`` reaching ``matmul_vjp_a(d_out, a, b)``), and a loop-carried
+# adjoint that starts float32 (``zeros_like(x)``) and is updated through them became float64 inside the
+# loop: "Cannot unify array(float32, 2d) and array(float64, 2d)".  So while Numba types code tangent2 wrote
+# (generated functions, and this module's implementations of the runtime helpers, which must compute what
+# the Python helpers compute), Python-scalar operands of ufuncs and array operators (and the branches of
+# ``np.where`` in generated code) are cast to the precision NumPy 2 gives them, as NumPy casts them.  Numba
+# cannot tell a Python float from an ``np.float64`` scalar (both are float64 to it), so a float64 NumPy
+# scalar meeting a float32 array also counts as weak there; NumPy 2 computes that (mixed-precision)
+# operation in float64.  User code Numba compiles, and Numba's own implementations, keep Numba's rules.
+
+def _python_scalar(t):
+    """The Python scalar a Numba scalar type stands for in generated code (int64, float64 and complex128 are
+    how Numba types Python's int, float and complex), or None for a typed NumPy scalar such as float32."""
+    if isinstance(t, types.Integer) and t.signed and t.bitwidth == 64:
+        return 0
+    if t == types.float64:
+        return 0.0
+    if t == types.complex128:
+        return 0j
+    return None
+
+
+def _weak_scalars(args):
+    """``args`` (Numba types of one operation's inputs) with each Python-scalar type replaced by the float32 or
+    complex64 type NumPy 2 converts it to when it meets the arrays (and typed scalars) among the inputs."""
+    if not any(_is_array(a) for a in args):
+        return tuple(args)
+    try:
+        strong = [as_dtype(a.dtype if _is_array(a) else a) for a in args
+                  if _is_array(a) or (isinstance(a, types.Number) and _python_scalar(a) is None)]
+    except NotImplementedError:
+        return tuple(args)  # a record or other array NumPy has no number dtype for
+    replaced = []
+    for a in args:
+        example = _python_scalar(a) if isinstance(a, types.Number) else None
+        if example is not None:
+            dtype = np.result_type(*strong, example)
+            if dtype in (np.float32, np.complex64):
+                a = numba.from_dtype(dtype)
+        replaced.append(a)
+    return tuple(replaced)
+
+
+@functools.lru_cache(maxsize=None)
+def _generated_file(filename):
+    from tangent2.backends.numba_cpu import _is_generated
+    return _is_generated(filename)
+
+
+def _follows_numpy2(filename):
+    """Whether code from ``filename`` is typed with NumPy 2's promotion: generated functions, and the
+    implementations in this module, which compute what the Python helpers of tangent2/runtime.py compute."""
+    return filename.startswith("<tangent2.numba_runtime") or os.path.basename(filename) == _THIS_FILE or \
+        _generated_file(filename)
+
+
+def _typing_tangent2_code(context):
+    """Whether Numba is typing code tangent2 wrote (the innermost function on its compile stack)."""
+    stack = context.callstack
+    return len(stack) > 0 and _follows_numpy2(str(stack[0].func_id.filename))
+
+
+_NUMBA_UFUNC_GENERIC = npydecl.Numpy_rules_ufunc.generic
+
+
+def _ufunc_generic(self, args, kws):
+    """Numba's typing of a ufunc or array operator call, with NEP 50's weak Python scalars in code tangent2
+    wrote: the signature takes the scalar as float32 (say), so Numba casts it before the call, as NumPy does."""
+    if _typing_tangent2_code(self.context):
+        nin = self.ufunc.nin
+        inputs = [a.type if isinstance(a, types.Optional) else a for a in args[:nin]]
+        weak = _weak_scalars(inputs) + tuple(args[nin:])
+        if weak != tuple(args):
+            try:
+                signature = _NUMBA_UFUNC_GENERIC(self, weak, kws)
+            except TypingError:
+                signature = None
+            if signature is not None:
+                return signature
+    return _NUMBA_UFUNC_GENERIC(self, args, kws)
+
+
+# Numba's array operators (NumpyRulesArrayOperator, in-place and unary ones) and ufunc calls all type through
+# this method; there is no extension point for promotion rules.
+npydecl.Numpy_rules_ufunc.generic = _ufunc_generic
+
+
+def where(condition, x, y):
+    """``np.where`` as Numba compiles it in generated code (calls are redirected here, see _RedirectCalls)."""
+    return np.where(condition, x, y)
+
+
+@overload(where)
+def _where(condition, x, y):
+    weak_x, weak_y = _weak_scalars((x, y))
+    if (weak_x, weak_y) == (x, y):
+        return lambda condition, x, y: np.where(condition, x, y)
+    # a Python-float branch takes the arrays' precision: np.where(c, x32, 0.0) is float32 in NumPy 2
+    return _build("def impl(condition, x, y):\n    return np.where(condition, _x(x), _y(y))\n",
+                  _x=_scalar_type(weak_x), _y=_scalar_type(weak_y))
+
+
+def _scalar_type(t):
+    """The NumPy scalar type for a Numba scalar type (a cast Numba compiles), identity for arrays."""
+    return as_dtype(t).type if _is_scalar(t) else _identity
+
+
+@register_jitable
+def _identity(value):
+    return value
+
+
+# calls redirected in generated code only: there they follow NumPy 2's promotion (above)
+_GENERATED_REDIRECTS = {np.where: where}
+
+
 @rewrites.register_rewrite("before-inference")
 class _RedirectCalls(rewrites.Rewrite):
     """Send calls of ``np.matmul``, ``np.linalg.norm``, ``np.cumsum`` and ``np.dot`` to the functions above.
@@ -956,7 +1080,8 @@ class _RedirectCalls(rewrites.Rewrite):
     accepts ``ord='fro'`` at compile time and fails at run time.  So these
     names are replaced, before typing, by plain functions with overloads
     (``@`` is left to Numba, with an extra overload for what it refuses).  ``np.dot`` of 1-d
-    arrays is a loop instead of a BLAS call.
+    arrays is a loop instead of a BLAS call.  In generated code ``np.where`` is redirected too
+    (NumPy 2's promotion of Python scalars, above).
     The implementations in this module are left alone.
     """
 
@@ -968,25 +1093,25 @@ class _RedirectCalls(rewrites.Rewrite):
             return False  # our own implementations, and Numba's (np.dot(a, b, out)), call Numba's versions
         self.func_ir = func_ir
         self.block = block
+        table = {**_REDIRECTS, **_GENERATED_REDIRECTS} if _generated_file(filename) else _REDIRECTS
         for inst in block.find_insts(ir.Assign):
-            target = _resolve_object(func_ir, inst.value)
+            target = _resolve_object(func_ir, inst.value, table)
             if target is not None:
-                self.hits.append((inst, target))
+                self.hits.append((inst, table[target]))
         return bool(self.hits)
 
     def apply(self):
-        for inst, target in self.hits:
-            replacement = _REDIRECTS[target]
+        for inst, replacement in self.hits:
             inst.value = ir.Global(f"tangent2_{replacement.__name__}", replacement, inst.loc)
             self.func_ir._definitions[inst.target.name] = [inst.value]
         return self.block
 
 
-def _resolve_object(func_ir, value, depth=0):
-    """The redirected object an IR value (a global, or a getattr chain on a module global) refers to, else None."""
-    obj = _ir_value(func_ir, value, depth)
+def _resolve_object(func_ir, value, table):
+    """The object of ``table`` an IR value (a global, or a getattr chain on a module global) refers to, else None."""
+    obj = _ir_value(func_ir, value, 0)
     try:
-        return obj if obj in _REDIRECTS else None
+        return obj if obj in table else None
     except TypeError:  # unhashable
         return None
 
