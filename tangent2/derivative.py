@@ -110,10 +110,12 @@ class Derivative:
         raise TangentError(f"call {self.kind} derivatives through tangent2.{self.kind}")
 
     def _plan(self, args, specialize=True):
-        """The generated function for ``args`` (specialized to which leaves are scalars, unless not asked)."""
-        scalars = tuple(np.ndim(v) == 0 for v in _flatten_args(args)) if specialize else None
+        """The generated function for ``args`` (specialized to the leaves' ndims, unless not asked: which are
+        scalars, and which elements of arrays are, as ``x0[0]`` of a 1-d ``x0``)."""
+        ndims = tuple(np.ndim(v) for v in _flatten_args(args)) if specialize else None
+        scalars = tuple(n == 0 for n in ndims) if specialize else None
         switching = config.mode_switching if self.mode_switching is None else self.mode_switching
-        key = (_structure_key(args), scalars, switching)
+        key = (_structure_key(args), ndims, switching)
         with _LOCK:
             plan = self._generated.get(key)
             if plan is None:
@@ -275,6 +277,8 @@ class _Plan:
         normalized = normalize(node, arg_trees, mode_switching=switching)
         normalized.scalar_params = set() if scalars is None else {
             name for name, scalar in zip(normalized.params, scalars) if scalar}
+        normalized.param_ndims = {} if scalars is None else {
+            name: np.ndim(value) for name, value in zip(normalized.params, _flatten_args(args))}
         if not is_generated(node):
             check_aliasing(normalized, specialized=scalars is not None)
         self.output = normalized.output
