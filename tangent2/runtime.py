@@ -665,6 +665,18 @@ def dot_vjp_b_into(out, index, ct, a, b):
     return 0
 
 
+def matmul_vjp_a_into(out, index, ct, a, b):
+    """``out[index] = matmul_vjp_a(ct, a, b)``; 0, like ``dot_vjp_a_into``."""
+    out[index] = matmul_vjp_a(ct, a, b)
+    return 0
+
+
+def matmul_vjp_b_into(out, index, ct, a, b):
+    """``out[index] = matmul_vjp_b(ct, a, b)``; 0, like ``dot_vjp_a_into``."""
+    out[index] = matmul_vjp_b(ct, a, b)
+    return 0
+
+
 def multiply_into(out, index, x, y):
     """``out[index] = x * y``; 0, like ``dot_vjp_a_into``."""
     out[index] = x * y

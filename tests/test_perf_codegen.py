@@ -216,3 +216,22 @@ def test_a_plan_specialized_to_ndims_is_not_reused_for_other_ndims():
         np.testing.assert_allclose(gradient(x0, x1), numerical_grad(row_product, (x0, x1)), rtol=1e-6)
         np.testing.assert_allclose(compiled(x0, x1), expected)
     assert "unbroadcast" not in sources[1] and "unbroadcast" in sources[2]
+
+
+def linear_loss(w, x, y):
+    return (w @ x - y) ** 2
+
+
+def test_matmul_gradients_are_written_into_rows():
+    rng = np.random.default_rng(5)
+    w, x, y = rng.standard_normal(4), rng.standard_normal((6, 4)), rng.standard_normal(6)
+    expected = 2.0 * (x @ w - y)[:, None] * x       # d/dw (w.x - y)^2
+    per_example = tg.vmap(tg.grad(linear_loss), in_axes=(None, 0, 0))
+    np.testing.assert_allclose(per_example(w, x, y), expected, rtol=1e-12)
+    assert "matmul_vjp_a_into(_stacked_0, _batch," in batch_loop(per_example.source)
+    np.testing.assert_allclose(tg.jit(per_example)(w, x, y), expected, rtol=1e-12)
+    numeric = numerical_grad(lambda v: linear_loss(v, x[2], y[2]), (w,))
+    np.testing.assert_allclose(per_example(w, x, y)[2], numeric, rtol=1e-6)
+    by_input = tg.vmap(tg.grad(linear_loss, wrt=1), in_axes=(None, 0, 0))
+    np.testing.assert_allclose(tg.jit(by_input)(w, x, y), 2.0 * (x @ w - y)[:, None] * w[None, :], rtol=1e-12)
+    assert "matmul_vjp_b_into(_stacked_0, _batch," in batch_loop(by_input.source)

@@ -2056,23 +2056,22 @@ def _stored(value_text, params):
     return _build(f"def impl(out, index, {params}):\n    out[index] = {value_text}\n    return 0\n")
 
 
-@overload(rt.dot_vjp_a_into, inline="always")
-def _dot_vjp_a_into(out, index, ct, a, b):
-    # dot_vjp_a of a 1-d ``a`` and ``b`` with a scalar cotangent is ``ct * b``
-    if _ndim(a) == 1 and _ndim(b) == 1 and _is_scalar(ct):
-        loop = _row_loop(out, {"ct": ct, "b": b}, "{ct} * {b}", "ct, a, b")
-        if loop is not None:
-            return loop
-    return _stored("rt.dot_vjp_a(ct, a, b)", "ct, a, b")
+def _product_into(helper, other):
+    """The overload of ``helper_into`` for the VJP ``helper`` of a product with respect to one operand: for 1-d
+    operands and a scalar cotangent it is ``ct * other``."""
+    def typer(out, index, ct, a, b):
+        if _ndim(a) == 1 and _ndim(b) == 1 and _is_scalar(ct):
+            loop = _row_loop(out, {"ct": ct, other: b if other == "b" else a}, "{ct} * {" + other + "}", "ct, a, b")
+            if loop is not None:
+                return loop
+        return _stored(f"rt.{helper}(ct, a, b)", "ct, a, b")
+    return typer
 
 
-@overload(rt.dot_vjp_b_into, inline="always")
-def _dot_vjp_b_into(out, index, ct, a, b):
-    if _ndim(a) == 1 and _ndim(b) == 1 and _is_scalar(ct):
-        loop = _row_loop(out, {"ct": ct, "a": a}, "{ct} * {a}", "ct, a, b")
-        if loop is not None:
-            return loop
-    return _stored("rt.dot_vjp_b(ct, a, b)", "ct, a, b")
+overload(rt.dot_vjp_a_into, inline="always")(_product_into("dot_vjp_a", "b"))
+overload(rt.dot_vjp_b_into, inline="always")(_product_into("dot_vjp_b", "a"))
+overload(rt.matmul_vjp_a_into, inline="always")(_product_into("matmul_vjp_a", "b"))
+overload(rt.matmul_vjp_b_into, inline="always")(_product_into("matmul_vjp_b", "a"))
 
 
 def _operator_into(symbol):

@@ -81,7 +81,8 @@ def _index(index, axis):
 
 
 # What computes a per-example result, and the form of it that writes the result into ``out[index]`` instead.
-_INTO_CALLS = {runtime.dot_vjp_a: runtime.dot_vjp_a_into, runtime.dot_vjp_b: runtime.dot_vjp_b_into}
+_INTO_CALLS = {runtime.dot_vjp_a: runtime.dot_vjp_a_into, runtime.dot_vjp_b: runtime.dot_vjp_b_into,
+               runtime.matmul_vjp_a: runtime.matmul_vjp_a_into, runtime.matmul_vjp_b: runtime.matmul_vjp_b_into}
 _INTO_OPERATORS = {gast.Mult: runtime.multiply_into, gast.Add: runtime.add_into, gast.Sub: runtime.subtract_into,
                    gast.Div: runtime.divide_into}
 
