@@ -86,6 +86,13 @@ def test_compiled_per_example_gradient_matches_the_closed_form():
                                td_closed_form(theta, s_tm1, r_t, s_t), rtol=1e-12, atol=1e-12)
 
 
+def test_row_writes_under_the_parallel_target():
+    # prange runs the batch loop; _misfits = _misfits + ... is then a reduction
+    args = td_data(33)
+    parallel = tg.jit(per_example_td(), target="parallel")
+    np.testing.assert_allclose(parallel(*args), td_closed_form(*args), rtol=1e-12, atol=1e-12)
+
+
 def test_elementwise_results_are_written_into_rows():
     x = np.arange(12.0).reshape(4, 3) / 5
     y = np.linspace(-1.0, 1.0, 3)

@@ -92,9 +92,10 @@ def write_rows_in_place(node):
 
     In the ``_batch`` loop, ``v = dot_vjp_a(ct, a, b)`` (or ``v = x * y``, ...), copies ``_out = v`` and
     the store ``_stacked_k[_batch] = _out`` become ``_misfits = _misfits + dot_vjp_a_into(_stacked_k,
-    _batch, ct, a, b)``, when ``v`` and the copies are read nowhere else.  Compiled, the helper writes the row element by element: a
-    small per-example array allocated and then copied costs more than the arithmetic.  The helpers have no
-    derivative rules, so only a vmap that is called (not one inlined into differentiated code) is rewritten.
+    _batch, ct, a, b)``, when ``v`` and the copies are read nowhere else.  Compiled, the helper writes the
+    row element by element: a small per-example array allocated and then copied costs more than the
+    arithmetic.  The helpers have no derivative rules, so only a vmap that is called (not one inlined into
+    differentiated code) is rewritten.
     """
     loop = next((s for s in node.body if isinstance(s, gast.For) and s.target.id == _BATCH), None)
     if loop is None:
