@@ -22,7 +22,7 @@ from tangent2.frontend.normalize import StaticDict, StaticSeq, check_signature, 
 from tangent2.rules import registry
 from tangent2.transforms.forward import forward
 from tangent2.transforms.nested import batched_jacobian_wrapper, hvp_wrapper, jacobian_wrapper
-from tangent2.transforms.vmap import example_expression, vmap_wrapper
+from tangent2.transforms.vmap import example_expression, vmap_wrapper, write_rows_in_place
 from tangent2.transforms.reverse import reverse
 from tangent2.transforms.simplify import simplify
 import tangent2.rules  # noqa: F401  (fills the rule tables)
@@ -110,10 +110,12 @@ class Derivative:
         raise TangentError(f"call {self.kind} derivatives through tangent2.{self.kind}")
 
     def _plan(self, args, specialize=True):
-        """The generated function for ``args`` (specialized to which leaves are scalars, unless not asked)."""
-        scalars = tuple(np.ndim(v) == 0 for v in _flatten_args(args)) if specialize else None
+        """The generated function for ``args`` (specialized to the leaves' ndims, unless not asked: which are
+        scalars, and which elements of arrays are, as ``x0[0]`` of a 1-d ``x0``)."""
+        ndims = tuple(np.ndim(v) for v in _flatten_args(args)) if specialize else None
+        scalars = tuple(n == 0 for n in ndims) if specialize else None
         switching = config.mode_switching if self.mode_switching is None else self.mode_switching
-        key = (_structure_key(args), scalars, switching)
+        key = (_structure_key(args), ndims, switching)
         with _LOCK:
             plan = self._generated.get(key)
             if plan is None:
@@ -173,7 +175,8 @@ def target_function(target, args, scalars):
         if any(_structure_key((a,))[0] != "leaf" for a in own):
             return _calling_wrapper(target, inner)
         # The generated function takes extra trailing parameters (d_out, tangents) its own target does not.
-        return target._plan(own, specialize=scalars is not None).function
+        # A vmap's specialized loop writes rows with helpers that have no rules: differentiate the plain one.
+        return target._plan(own, specialize=scalars is not None and target.kind != "vmap").function
     return python_function(target)
 
 
@@ -252,7 +255,7 @@ class _Plan:
         self.kind = kind
         self.has_aux = derivative.has_aux
         if kind == "vmap":
-            self.function = codegen.emit(self._vmap(derivative, node, params, args))
+            self.function = codegen.emit(self._vmap(derivative, node, params, args, in_place=scalars is not None))
             self.source = self.function.__tangent2_source__
             return
         self.wrt_positions = _wrt_positions(derivative.wrt, params, function)
@@ -274,6 +277,8 @@ class _Plan:
         normalized = normalize(node, arg_trees, mode_switching=switching)
         normalized.scalar_params = set() if scalars is None else {
             name for name, scalar in zip(normalized.params, scalars) if scalar}
+        normalized.param_ndims = {} if scalars is None else {
+            name: np.ndim(value) for name, value in zip(normalized.params, _flatten_args(args))}
         if not is_generated(node):
             check_aliasing(normalized, specialized=scalars is not None)
         self.output = normalized.output
@@ -326,8 +331,9 @@ class _Plan:
         wrapper.source_lines = {}
         return simplify(check_aliasing(normalize(wrapper, mode_switching=False), specialized=False), hoist=True)
 
-    def _vmap(self, derivative, node, params, args):
-        """Normalize a generated batch loop around the target (see transforms/vmap.py)."""
+    def _vmap(self, derivative, node, params, args, in_place):
+        """Normalize a generated batch loop around the target (see transforms/vmap.py); ``in_place``: write
+        per-example results straight into their rows (for a vmap called directly, not inlined)."""
         leaf_names = [leaf for name, structure in zip(params, self.arg_structures)
                       for leaf in _param_leaves(name, structure)]
         self.leaf_axes = _leaf_axes(derivative.options.get("in_axes", 0), args, params)
@@ -355,7 +361,8 @@ class _Plan:
         wrapper.namespace.update(namespace)
         wrapper.source_lines = {}
         # Inner gradients are inlined rather than switched, so the loop compiles as one function.
-        return simplify(check_aliasing(normalize(wrapper, mode_switching=False), specialized=False))
+        loop = simplify(check_aliasing(normalize(wrapper, mode_switching=False), specialized=False))
+        return write_rows_in_place(loop) if in_place else loop
 
     def check_batch_sizes(self, leaves):
         sizes = {}

@@ -304,7 +304,7 @@ class JitFunction:
         if all(t in _LEAF_TYPES for t in key) and not any(type(a) is np.ndarray and a.ndim == 0 for a in args):
             entry = self._entry(args)
             if entry is not None:
-                self._remember(key, entry if np.ndarray not in key else _guard_0d(entry, key, self))
+                self._remember(key, entry if np.ndarray not in key else _guard_ndims(entry, args, self))
         return result
 
     def _entry(self, raw):
@@ -369,12 +369,12 @@ _SHARED_LOCK = threading.RLock()
 
 
 def _signature(value, leaves):
-    """A hashable description of a tree of arguments (containers, key names, leaf types and scalar-ness),
+    """A hashable description of a tree of arguments (containers, key names, leaf types and array ndims),
     appending its leaves to ``leaves`` in the order tangent2 flattens them; None for what it does not know."""
     kind = type(value)
     if kind is np.ndarray:
         leaves.append(value)
-        return 0 if value.ndim == 0 else 1
+        return value.ndim
     if kind in _SCALAR_TYPES:
         leaves.append(value)
         return kind
@@ -461,7 +461,7 @@ def _unrolled_grad_entry(plan, dispatcher, raw, extra, slow):
         names.append(name)
         checks.append(f"{name} = {expr}")
         if kind is np.ndarray:
-            checks.append(f"if type({name}) is not _ndarray or {name}.ndim {'!=' if value.ndim == 0 else '=='} 0:")
+            checks.append(f"if type({name}) is not _ndarray or {name}.ndim != {value.ndim}:")
             checks.append("    return _slow(args)")
             return ("leaf", name, True)
         if kind in _SCALAR_TYPES:
@@ -582,13 +582,14 @@ def _defaults_cover(function, start, values):
     return len(given) == len(values) and all(type(a) is type(b) and a == b for a, b in zip(given, values))
 
 
-def _guard_0d(entry, key, owner):
-    """``entry`` for argument types with arrays, sent to the slow path when one is 0-d (a scalar plan)."""
-    positions = [i for i, t in enumerate(key) if t is np.ndarray]
+def _guard_ndims(entry, raw, owner):
+    """``entry`` for arguments typed like ``raw`` with arrays, sent to the slow path when an array has another
+    ndim (plans are specialized to ndims: which values are scalars)."""
+    ndims = [(i, a.ndim) for i, a in enumerate(raw) if type(a) is np.ndarray]
 
     def guarded(*args):
-        for i in positions:
-            if args[i].ndim == 0:
+        for i, ndim in ndims:
+            if args[i].ndim != ndim:
                 return owner._call_slow(args)
         return entry(*args)
     return guarded

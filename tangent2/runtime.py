@@ -645,6 +645,69 @@ def batch_buffer(value, n, axis):
     return np.zeros(shape[:axis] + (n,) + shape[axis:], dtype=dtype)
 
 
+# Destination-passing forms for vmap's batch loop: ``_stacked[_batch] = dot_vjp_a(ct, a, b)`` becomes
+# ``_misfits = _misfits + dot_vjp_a_into(_stacked, _batch, ct, a, b)``, which tangent2.jit compiles to a loop
+# writing the row, so the loop makes no array per example (an allocation costs more than the arithmetic for
+# small rows).  A compiled helper does not raise when the value does not fit the row (a raise in the loop
+# made Numba keep the reference counting of the loop's array views: 2-3x slower); it returns 1 and leaves
+# the row, and ``check_rows_fit`` raises after the loop.  These helpers appear only in a vmap that is called,
+# never in code that is differentiated again, so they have no derivative rules.
+
+def dot_vjp_a_into(out, index, ct, a, b):
+    """``out[index] = dot_vjp_a(ct, a, b)``; the number of rows it could not write (0 here: NumPy raises)."""
+    out[index] = dot_vjp_a(ct, a, b)
+    return 0
+
+
+def dot_vjp_b_into(out, index, ct, a, b):
+    """``out[index] = dot_vjp_b(ct, a, b)``; 0, like ``dot_vjp_a_into``."""
+    out[index] = dot_vjp_b(ct, a, b)
+    return 0
+
+
+def matmul_vjp_a_into(out, index, ct, a, b):
+    """``out[index] = matmul_vjp_a(ct, a, b)``; 0, like ``dot_vjp_a_into``."""
+    out[index] = matmul_vjp_a(ct, a, b)
+    return 0
+
+
+def matmul_vjp_b_into(out, index, ct, a, b):
+    """``out[index] = matmul_vjp_b(ct, a, b)``; 0, like ``dot_vjp_a_into``."""
+    out[index] = matmul_vjp_b(ct, a, b)
+    return 0
+
+
+def multiply_into(out, index, x, y):
+    """``out[index] = x * y``; 0, like ``dot_vjp_a_into``."""
+    out[index] = x * y
+    return 0
+
+
+def add_into(out, index, x, y):
+    """``out[index] = x + y``; 0, like ``dot_vjp_a_into``."""
+    out[index] = x + y
+    return 0
+
+
+def subtract_into(out, index, x, y):
+    """``out[index] = x - y``; 0, like ``dot_vjp_a_into``."""
+    out[index] = x - y
+    return 0
+
+
+def divide_into(out, index, x, y):
+    """``out[index] = x / y``; 0, like ``dot_vjp_a_into``."""
+    out[index] = x / y
+    return 0
+
+
+def check_rows_fit(misfits):
+    """Raise if a ``*_into`` helper could not write a row (an example's result is not shaped like the first's)."""
+    if misfits:
+        raise ValueError(f"vmap: {misfits} examples have a result that cannot be broadcast to the shape of the "
+                         "first example's")
+
+
 def batched_basis(x, j):
     """Zeros shaped like the batch ``x`` (batch, features) with ones in feature column ``j``."""
     e = np.zeros(np.shape(x), dtype=_float_dtype(np.asarray(x).dtype))

@@ -2142,3 +2142,80 @@ def _check_not_array(value, message):
                              "derivative's UnsupportedSyntax names the lines); write v = v + ... instead")
         return impl
     return lambda value, message: None
+
+
+# ---------------------------------------------------------------------------
+# vmap's destination-passing row writes (tangent2/transforms/vmap.py: write_rows_in_place)
+#
+# ``helper_into(out, index, ...)`` means ``out[index] = helper(...)`` and returns the number of rows it could
+# not write.  When the row is an array and the operands are scalars or arrays of the row's ndim, the row is
+# written element by element (operands of extent 1 broadcast), and a value that does not fit is reported by
+# returning 1 (``rt.check_rows_fit`` raises after the loop); otherwise (a scalar row, operands of other
+# ndims) the value is computed and stored as before.  They are inlined, and the loop form neither allocates
+# nor raises: with either in the batch loop Numba keeps the reference counting of the loop's array views, and
+# 10,000 rows of 3 took 160-400 us instead of 40-60 us.
+
+def _row_loop(out, operands, expression, params):
+    """``out[index]`` written by a loop over its elements: ``expression`` of ``operands`` (names bound to
+    scalars, or to arrays of the row's ndim, indexed as ``name[j...]``), or None when the types do not fit.
+    ``params``: the helper's parameters after ``out, index``."""
+    if not _is_array(out) or out.ndim < 2:
+        return None
+    ndim = out.ndim - 1
+    if any(_is_array(t) and t.ndim != ndim or not (_is_array(t) or _is_scalar(t)) for t in operands.values()):
+        return None
+    arrays = [name for name, t in operands.items() if _is_array(t)]
+    src = f"def impl(out, index, {params}):\n    row = out[index]\n"
+    for name in arrays:
+        for k in range(ndim):
+            src += f"    if {name}.shape[{k}] != 1 and {name}.shape[{k}] != row.shape[{k}]:\n        return 1\n"
+    items = {name: name for name in operands}
+    for name in arrays:
+        items[name] = f"{name}[{', '.join(f'0 if {name}.shape[{k}] == 1 else i{k}' for k in range(ndim))}]"
+    row_item = f"row[{', '.join(f'i{k}' for k in range(ndim))}]"
+    src += _loops([f"row.shape[{k}]" for k in range(ndim)], [f"{row_item} = {expression.format(**items)}"])
+    return _build(src + "    return 0\n")
+
+
+def _stored(value_text, params):
+    return _build(f"def impl(out, index, {params}):\n    out[index] = {value_text}\n    return 0\n")
+
+
+def _product_into(helper, other):
+    """The overload of ``helper_into`` for the VJP ``helper`` of a product with respect to one operand: for 1-d
+    operands and a scalar cotangent it is ``ct * other``."""
+    def typer(out, index, ct, a, b):
+        if _ndim(a) == 1 and _ndim(b) == 1 and _is_scalar(ct):
+            loop = _row_loop(out, {"ct": ct, other: b if other == "b" else a}, "{ct} * {" + other + "}", "ct, a, b")
+            if loop is not None:
+                return loop
+        return _stored(f"rt.{helper}(ct, a, b)", "ct, a, b")
+    return typer
+
+
+overload(rt.dot_vjp_a_into, inline="always")(_product_into("dot_vjp_a", "b"))
+overload(rt.dot_vjp_b_into, inline="always")(_product_into("dot_vjp_b", "a"))
+overload(rt.matmul_vjp_a_into, inline="always")(_product_into("matmul_vjp_a", "b"))
+overload(rt.matmul_vjp_b_into, inline="always")(_product_into("matmul_vjp_b", "a"))
+
+
+def _operator_into(symbol):
+    def typer(out, index, x, y):
+        loop = _row_loop(out, {"x": x, "y": y}, "{x} " + symbol + " {y}", "x, y")
+        return loop if loop is not None else _stored(f"x {symbol} y", "x, y")
+    return typer
+
+
+overload(rt.multiply_into, inline="always")(_operator_into("*"))
+overload(rt.add_into, inline="always")(_operator_into("+"))
+overload(rt.subtract_into, inline="always")(_operator_into("-"))
+overload(rt.divide_into, inline="always")(_operator_into("/"))
+
+
+@overload(rt.check_rows_fit)
+def _check_rows_fit(misfits):
+    def impl(misfits):
+        if misfits:
+            raise ValueError("vmap: examples have a result that cannot be broadcast to the shape of the first "
+                             "example's")
+    return impl

@@ -20,7 +20,10 @@ _SCALAR_FUNCTIONS = {abs, min, max, pow, round, int, len}
 
 
 def infer_scalars(node, scalar_params):
-    """Record on ``node`` the set ``scalars`` of variables that always hold scalars."""
+    """Record on ``node`` the set ``scalars`` of variables that always hold scalars.
+
+    ``node.param_ndims`` (parameter -> ndim, when specialized to argument values) makes an element of a
+    parameter never reassigned (``x = x0[0]`` of a 1-d ``x0``, ``W[i, j]``) a scalar too."""
     definitions = {}
     for stmt in ir.walk_statements(node.body):
         if isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.List):
@@ -35,28 +38,35 @@ def infer_scalars(node, scalar_params):
     # (loop-carried variables depend on themselves).
     params = set(getattr(node, "params", ()))
     scalars = (set(definitions) - params) | set(scalar_params)
+    ndims = {name: n for name, n in getattr(node, "param_ndims", {}).items() if name not in definitions}
+    indices = {stmt.target.id for stmt in ir.walk_statements(node.body) if isinstance(stmt, gast.For)}
     changed = True
     while changed:
         changed = False
         for name, values in definitions.items():
-            if name in scalars and not all(_is_scalar(v, scalars, node.namespace) for v in values):
+            if name in scalars and not all(_is_scalar(v, scalars, node.namespace, ndims, indices) for v in values):
                 scalars.discard(name)
                 changed = True
     node.scalars = scalars
     return node
 
 
-def _is_scalar(value, scalars, namespace):
+def _is_scalar(value, scalars, namespace, ndims=None, indices=()):
+    if isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name) and ndims:
+        # an element: as many integer indices as the parameter has axes (no slices, no boolean masks)
+        index = value.slice.elts if isinstance(value.slice, gast.Tuple) else [value.slice]
+        return ndims.get(value.value.id) == len(index) and all(_is_integer(i, indices) for i in index)
     if isinstance(value, gast.Name):
         return value.id in scalars
     if isinstance(value, gast.Constant):
         return isinstance(value.value, (bool, int, float, complex))
     if isinstance(value, gast.BinOp):
-        return _is_scalar(value.left, scalars, namespace) and _is_scalar(value.right, scalars, namespace)
+        return _is_scalar(value.left, scalars, namespace, ndims, indices) and \
+            _is_scalar(value.right, scalars, namespace, ndims, indices)
     if isinstance(value, gast.UnaryOp):
-        return _is_scalar(value.operand, scalars, namespace)
+        return _is_scalar(value.operand, scalars, namespace, ndims, indices)
     if isinstance(value, (gast.Compare, gast.BoolOp)):
-        return all(_is_scalar(v, scalars, namespace) for v in gast.iter_child_nodes(value)
+        return all(_is_scalar(v, scalars, namespace, ndims, indices) for v in gast.iter_child_nodes(value)
                    if not isinstance(v, (gast.cmpop, gast.boolop)))
     if isinstance(value, gast.Call):
         if _is_method(value, "pop"):
@@ -68,8 +78,17 @@ def _is_scalar(value, scalars, namespace):
             return True
         elementwise = isinstance(function, np.ufunc) or function in _SCALAR_FUNCTIONS or \
             getattr(function, "__module__", None) == "math" or _in_module(function, math)
-        return elementwise and all(_is_scalar(a, scalars, namespace) for a in args)
+        return elementwise and all(_is_scalar(a, scalars, namespace, ndims, indices) for a in args)
     return False
+
+
+def _is_integer(index, loop_indices):
+    """An integer constant, or the index of a ``for`` loop (over ``range``, in the core form)."""
+    if isinstance(index, gast.UnaryOp) and isinstance(index.op, gast.USub):
+        index = index.operand
+    if isinstance(index, gast.Constant):
+        return type(index.value) is int
+    return isinstance(index, gast.Name) and index.id in loop_indices
 
 
 def _is_method(value, method):

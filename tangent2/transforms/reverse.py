@@ -408,6 +408,10 @@ class _Reverse:
     def run(self):
         node = self.node
         self.loop_indices = {s.target.id for s in ir.walk_statements(node.body) if isinstance(s, gast.For)}
+        self.loop_assigned = set()
+        for loop in ir.walk_statements(node.body):
+            if isinstance(loop, (gast.For, gast.While)):
+                self.loop_assigned |= ir.assigned_names(loop)
         _mark_definitely_defined(node.body, set(node.params))
         primal = node.body[:-1]
         output = node.body[-1].value
@@ -795,10 +799,16 @@ class _Reverse:
                         orelse=[], type_comment=None)
 
     # ------------------------------------------------------- forward sweep
-    def forward_block(self, stmts, needed, depth):
-        """The primal statements, with pushes of needed values inside loops and pops in the reversed blocks."""
+    def forward_block(self, stmts, needed, depth, headers=None):
+        """The primal statements, with pushes of needed values inside loops and pops in the reversed blocks.
+
+        ``headers``: for a loop's body, the header names popped at the top of its reversed body.  A needed
+        scalar the body computes from those and from values no loop assigns (``_t = y - x``) is computed
+        again there instead of saved: compiled, a push and a pop cost several times the arithmetic.
+        """
         out = []
         pops = []
+        recomputed = []
         for stmt in stmts:
             if ir.is_subscript_write(stmt) and id(stmt) in self.saves:
                 saved = self.saves[id(stmt)]
@@ -814,6 +824,9 @@ class _Reverse:
                 out.append(stmt)
                 name = ir.target_name(stmt)
                 if depth and name in needed and not getattr(stmt, "carry", False) and not getattr(stmt, "join", False):
+                    if headers is not None and self.recomputable(stmt, stmts, headers):
+                        recomputed.append(copy.deepcopy(stmt))   # commented as the primal line it repeats
+                        continue
                     out.append(self.push(name, stmt.origin))
                     if name not in pops:
                         pops.append(name)
@@ -836,20 +849,46 @@ class _Reverse:
             else:
                 out.append(stmt)
         reverse = self.reverse_blocks.get(id(stmts))
-        if reverse is not None and pops:
-            reverse[:0] = [self.pop(name, None) for name in pops]
+        if reverse is not None and (pops or recomputed):
+            reverse[:0] = [self.pop(name, None) for name in pops] + recomputed
         return self.delay_pushes(out)
+
+    def recomputable(self, stmt, body, headers):
+        """Whether ``stmt`` (in a loop's ``body``) is scalar arithmetic on constants, on ``headers`` the body
+        does not reassign (their values at the top of the iteration, which the reversed body pops), and on
+        names no loop assigns (the same value throughout both sweeps)."""
+        name = ir.target_name(stmt)
+        if name not in self.scalars or len(self.defs[name]) != 1 or \
+                not isinstance(stmt.value, (gast.BinOp, gast.UnaryOp)):
+            return False
+        operands = [stmt.value.operand] if isinstance(stmt.value, gast.UnaryOp) else [stmt.value.left,
+                                                                                     stmt.value.right]
+        if not all(isinstance(o, (gast.Name, gast.Constant)) for o in operands):
+            return False
+        reassigned = {ir.target_name(s) for s in ir.walk_statements(body)
+                      if isinstance(s, gast.Assign) and not getattr(s, "carry", False)}
+        for operand in operands:
+            if isinstance(operand, gast.Constant):
+                continue
+            if operand.id not in self.scalars:
+                return False
+            if operand.id in headers and operand.id not in reassigned:
+                continue
+            if operand.id not in self.loop_assigned:
+                continue
+            return False
+        return True
 
     def forward_loop(self, stmt, needed, depth):
         out = []
         reverse = self.reverse_blocks.get(id(stmt.body))
-        body = self.forward_block(stmt.body, needed, depth + 1)
-        trips = self.loop_of_trips.get(id(stmt))
         # The header values the adjoint sweep reads are pushed at the top of each iteration (it reads a name the
         # loop assigns first in the body only where the body does, so it is bound to None before the loop).
         in_body, after_loop = self.header_reads[id(stmt)]
         saved = [h for h in getattr(stmt, "carried", []) + getattr(stmt, "exits", [])
                  if h in in_body or (h in after_loop and h in stmt.defined_before)]
+        body = self.forward_block(stmt.body, needed, depth + 1, headers=set(saved))
+        trips = self.loop_of_trips.get(id(stmt))
         prologue = [self.push(head, stmt.origin, owner=stmt) for head in saved]
         if trips:
             out.append(ir.assign(trips, ir.const(0), stmt.origin))
