@@ -20,6 +20,8 @@ by the next element-wise operation, is folded into it (``_t = a * b;
 c = _t + d`` becomes ``c = a * b + d``): one statement, and under Numba one
 fused loop instead of a temporary array.
 """
+import types
+
 import gast
 import numpy as np
 
@@ -137,23 +139,31 @@ def _numeric_arrays(node):
 def _alias_classes(node):
     classes = _Classes()
     numeric = _numeric_arrays(node)
+    # A module (``np`` in ``np.ravel(a)``) holds no array data: joining it would put every array passed to a
+    # NumPy function into one class.
+    modules = {name for name, value in getattr(node, "namespace", {}).items()
+               if isinstance(value, types.ModuleType)} - ir.assigned_names(node.body)
+
+    def operands(value):
+        return sorted(ir.names_in(value) - modules)
+
     for stmt in ir.walk_statements(node.body):
         if isinstance(stmt, gast.Assign):
             target, value = stmt.targets[0], stmt.value
             base = ir.target_name(stmt) if isinstance(target, (gast.Name, gast.Subscript)) else None
             if base is None:
-                classes.union(ir.names_in(stmt))
+                classes.union(operands(stmt))
             elif isinstance(target, gast.Subscript):
                 if base not in numeric:
-                    classes.union([base] + sorted(ir.names_in(value)))  # a list item may be an array
+                    classes.union([base] + operands(value))  # a list item may be an array
             elif _mutated_argument(node, value) is not None:
                 classes.union([base, _mutated_argument(node, value)])
             elif isinstance(value, gast.Call) and _is_known(_callee(node, value), _ALIAS_FIRST):
-                classes.union([base] + sorted(ir.names_in(value.args[0])))
+                classes.union([base] + operands(value.args[0]))
             elif not _is_fresh(node, value):
-                classes.union([base] + sorted(ir.names_in(value)))
+                classes.union([base] + operands(value))
         elif isinstance(stmt, gast.Expr):
-            classes.union(sorted(ir.names_in(stmt.value)))
+            classes.union(operands(stmt.value))
     return classes
 
 
@@ -312,12 +322,61 @@ def _hoist_invariants(node):
     body = []
     for stmt in node.body:
         if isinstance(stmt, gast.For) and not stmt.orelse:
+            changed |= _rename_redefinitions(node, stmt)
             hoisted = _hoist_from(node, stmt)
             body.extend(hoisted)
             changed |= bool(hoisted)
         body.append(stmt)
     node.body = body
     return changed
+
+
+def _rename_redefinitions(node, loop):
+    """Give each assignment but the last of a name assigned more than once in ``loop``'s body a fresh name,
+    up to the next assignment (``h = tanh(a); b = f(h); h = g(b)`` becomes ``h_1 = tanh(a); b = f(h_1);
+    h = g(b)``), so that a value that does not change in the loop can be hoisted although its name is reused.
+
+    Only names assigned by plain ``name = value`` statements directly in the body: a read before the first
+    assignment (the value of the previous iteration) and reads after the loop still see the last one.
+    """
+    body = loop.body
+    counts = {}
+    for stmt in body:
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+            counts[stmt.targets[0].id] = counts.get(stmt.targets[0].id, 0) + 1
+    nested = set()  # names assigned (or read by a nested scope) anywhere else in the loop
+    for stmt in body:
+        if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
+            nested |= ir.assigned_names(stmt.targets if isinstance(stmt, gast.Assign) else stmt)
+        for child in gast.walk(stmt):
+            if isinstance(child, (gast.Lambda, gast.ListComp, gast.GeneratorExp, gast.DictComp, gast.SetComp)):
+                nested |= ir.names_in(child)
+    nested |= ir.assigned_names(loop.target)
+    renamed = {name for name, count in counts.items() if count > 1 and name not in nested}
+    if not renamed:
+        return False
+    namer = ir.Namer(ir.all_names(node) | set(getattr(node, "namespace", {})))
+    remaining = dict(counts)
+    current = {}  # name -> the fresh name its reads refer to from here on
+
+    class Rename(gast.NodeTransformer):
+        def visit_Name(self, n):
+            if isinstance(n.ctx, gast.Load) and n.id in current:
+                return ir.load(current[n.id])
+            return n
+
+    for stmt in body:
+        Rename().visit(stmt)  # the value is read before the target is bound
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and \
+                stmt.targets[0].id in renamed:
+            name = stmt.targets[0].id
+            remaining[name] -= 1
+            if remaining[name]:
+                current[name] = namer.fresh(name)
+                stmt.targets[0] = ir.store(current[name])
+            else:
+                current.pop(name, None)
+    return True
 
 
 def _hoist_from(node, loop):
