@@ -136,7 +136,8 @@ def _numeric_arrays(node):
     return {name for name, numeric in kinds.items() if numeric and name not in params}
 
 
-def _alias_classes(node):
+def alias_classes(node):
+    """Union-find of the names of ``node`` that may share memory (see :class:`_Classes`)."""
     classes = _Classes()
     numeric = _numeric_arrays(node)
     # A module (``np`` in ``np.ravel(a)``) holds no array data: joining it would put every array passed to a
@@ -169,7 +170,7 @@ def _alias_classes(node):
 
 # --------------------------------------------------------------------------- dead code
 def _remove_dead_code(node):
-    classes = _alias_classes(node)
+    classes = alias_classes(node)
     assigned = ir.assigned_names(node.body)
     # Writes into arrays the caller can see (parameters, globals) are effects.
     outside = {n for n in ir.names_in(node.body) if n not in assigned} | {a.id for a in node.args.args}
@@ -383,20 +384,11 @@ def _hoist_from(node, loop):
     """Remove and return the assignments at the top of ``loop``'s body that compute the same value in
     every iteration: their operands are assigned nowhere in the loop (or by an earlier hoisted one) and share
     no memory with an array the loop writes into."""
-    classes = _alias_classes(node)
+    classes = alias_classes(node)
     definitions = _definitions(node)
     params = {p.id for p in node.args.args}
     variant = ir.assigned_names(loop.body) | ir.assigned_names(loop.target)
-    mutated = set()
-    for stmt in ir.walk_statements(loop.body):
-        if ir.is_subscript_write(stmt):
-            mutated.add(ir.target_name(stmt))
-        elif isinstance(stmt, gast.Expr):
-            mutated |= ir.names_in(stmt.value)
-        elif isinstance(stmt, gast.Assign):
-            for name in (_pop_object(stmt.value), _mutated_argument(node, stmt.value)):
-                if name is not None:
-                    mutated.add(name)
+    mutated = written_names(node, loop.body)
     mutated_classes = {classes.find(n) for n in mutated}
     hoisted, kept = [], []
     for stmt in loop.body:
@@ -408,6 +400,21 @@ def _hoist_from(node, loop):
     if hoisted:
         loop.body = kept or [gast.Pass()]
     return hoisted
+
+
+def written_names(node, stmts):
+    """Names whose value the statements may change in place: element writes, in-place calls, method calls."""
+    written = set()
+    for stmt in ir.walk_statements(stmts):
+        if ir.is_subscript_write(stmt):
+            written.add(ir.target_name(stmt))
+        elif isinstance(stmt, gast.Expr):
+            written |= ir.names_in(stmt.value)
+        elif isinstance(stmt, gast.Assign):
+            for name in (_pop_object(stmt.value), _mutated_argument(node, stmt.value)):
+                if name is not None:
+                    written.add(name)
+    return written
 
 
 def _invariant(node, stmt, variant, mutated_classes, classes, definitions, params):
