@@ -53,6 +53,27 @@ def test_rosenbrock_hessian_loop_has_no_zero_tangents(point):
     assert "d_t_9_dot" not in h.source and "d_t_8_dot" not in h.source
     # The primal and the reverse sweep are computed once, before the loop.
     assert "** 2" not in loop and "unreduce" not in loop
+    # Every unbroadcast/broadcast_like in it is between arrays of provably equal shape (slices x[1:], x[:-1] of
+    # one array and element-wise results of them): gone, so the operations around them fold together.
+    assert "unbroadcast" not in loop and "broadcast_like" not in loop
+
+
+def broadcasting(x):
+    # x[0] * x[1:] broadcasts a scalar, the (n-1,)-vector against the (1,)-slice x[:1] too: those unbroadcasts
+    # sum and must stay.
+    return np.sum(x[0] * x[1:] ** 2 + x[:1] * x[:-1]) + np.sum(np.sin(x[2:]) * x[:-2])
+
+
+def test_hessian_with_broadcasting_keeps_the_sums():
+    x = np.array([0.4, -1.2, 0.7, 1.9, -0.3])
+    H = tg.hessian(broadcasting)(x)
+    np.testing.assert_allclose(H, tg.jacrev(tg.grad(broadcasting))(x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(H, H.T, rtol=1e-12, atol=1e-12)
+    gradient = tg.grad(broadcasting)
+    for j in range(x.size):
+        e = np.zeros_like(x)
+        e[j] = 1.0
+        np.testing.assert_allclose(H[:, j], numerical_jvp(gradient, (x,), (e,)), rtol=1e-6, atol=1e-6)
 
 
 def test_rosenbrock_hvp_values(point):

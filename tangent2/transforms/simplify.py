@@ -32,7 +32,7 @@ from tangent2.frontend.resolve import lookup
 def simplify(node, hoist=False):
     """Simplify the FunctionDef ``node`` in place and return it."""
     while _propagate_copies(node) | _forward_zero_shapes(node) | _remove_dead_code(node) | \
-            (hoist and _hoist_invariants(node)):
+            (hoist and _hoist_invariants(node)) | _drop_equal_shape_unbroadcasts(node):
         pass
     _fold_temporaries(node)
     return node
@@ -301,6 +301,107 @@ def _forward_zero_shapes(node):
                 child.args[0] = ir.load(source)
                 changed = True
     return changed
+
+
+# --------------------------------------------------------------------------- arrays of equal shape
+_SHAPE_OF_SECOND = (runtime.unbroadcast, runtime.broadcast_like)
+_SHAPE_OF_FIRST = (runtime.basis_vector, runtime.zeros_like)
+
+
+def _drop_equal_shape_unbroadcasts(node):
+    """``d = unbroadcast(ct, x)`` -> ``d = ct`` (and ``broadcast_like`` likewise) where ``ct`` and ``x`` provably
+    have one shape and are arrays of at least one dimension: both helpers then return ``ct`` itself (no copy,
+    no dtype change), and the element-wise operations on either side of them can be folded into one.
+
+    Shapes are tracked in statement order, per statement list, for names assigned once (and parameters never
+    assigned): each gets a key, equal keys meaning equal shapes.  ``unbroadcast(c, a)``, ``broadcast_like(c, a)``,
+    ``basis_vector(a, i)`` and ``zeros_like(a)`` have the key of ``a``; a slice ``a[1:]`` has the key (``a``'s
+    key, the slice), ``a[1:]`` and ``a[:-1]`` sharing one; an element-wise operation whose operands all have one
+    key (the rest number constants) has it.  Arrays are what a slice gives (a slice of a number fails) and what
+    operations on arrays of that shape give.  A nested block starts from what its parent knows there and hands
+    nothing back; a name is known only after its assignment was seen, so a loop-carried read never meets a later
+    iteration's shape.
+    """
+    definitions = _definitions(node)
+    params = {p.id for p in node.args.args}
+    once = {name for name, defs in definitions.items()
+            if len(defs) == 1 and isinstance(defs[0][0], gast.Assign) and name not in params}
+    changed = False
+
+    def describe(name, value, shapes, arrays):
+        """(key, is an array of >= 1 dimension) of ``name = value``, or (None, False)."""
+        if isinstance(value, gast.Name):
+            return shapes.get(value.id), value.id in arrays
+        if isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name) and \
+                isinstance(value.slice, gast.Slice):
+            base = shapes.get(value.value.id)
+            return (name if base is None else (base, _slice_key(value.slice))), True
+        if isinstance(value, gast.Call) and not value.keywords and value.args and \
+                all(isinstance(a, gast.Name) for a in value.args):
+            callee = _callee(node, value)
+            like = value.args[1] if len(value.args) == 2 and _is_known(callee, _SHAPE_OF_SECOND) else \
+                value.args[0] if _is_known(callee, _SHAPE_OF_FIRST) and len(value.args) <= 2 else None
+            if like is not None:
+                return shapes.get(like.id), like.id in arrays
+        if isinstance(value, (gast.BinOp, gast.UnaryOp)) and _elementwise(value):
+            leaves = [child for child in gast.walk(value) if isinstance(child, (gast.Name, gast.Constant))]
+            if any(isinstance(c, gast.Constant) and not _is_number(c.value) for c in leaves):
+                return None, False
+            names = [c.id for c in leaves if isinstance(c, gast.Name)]
+            keys = {shapes.get(n) for n in names}
+            if len(keys) == 1 and None not in keys and any(n in arrays for n in names):
+                return keys.pop(), True  # NumPy arithmetic on arrays of one shape (no sequence + or *)
+        return None, False
+
+    def scan(stmts, shapes, arrays):
+        nonlocal changed
+        shapes, arrays = dict(shapes), set(arrays)
+        for stmt in stmts:
+            if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+                value = stmt.value
+                if isinstance(value, gast.Call) and _is_known(_callee(node, value), _SHAPE_OF_SECOND) and \
+                        len(value.args) == 2 and not value.keywords and \
+                        all(isinstance(a, gast.Name) and a.id in arrays for a in value.args) and \
+                        shapes.get(value.args[0].id) == shapes.get(value.args[1].id) is not None:
+                    stmt.value = value = ir.load(value.args[0].id)
+                    changed = True
+                name = stmt.targets[0].id
+                key, is_array = describe(name, value, shapes, arrays) if name in once else (None, False)
+                shapes.pop(name, None)
+                arrays.discard(name)
+                if key is not None:
+                    shapes[name] = key
+                    if is_array:
+                        arrays.add(name)
+            for field in ("body", "orelse"):
+                if getattr(stmt, field, None):
+                    scan(getattr(stmt, field), shapes, arrays)
+
+    unassigned = {p: p for p in params if p not in definitions}
+    scan(node.body, unassigned, set())
+    return changed
+
+
+def _slice_key(index):
+    """A key for the extent a slice leaves: ``k:`` and ``:-k`` (k a non-negative int) both drop k elements."""
+    def number(n):
+        if isinstance(n, gast.UnaryOp) and isinstance(n.op, gast.USub) and isinstance(n.operand, gast.Constant):
+            value = n.operand.value
+            return -value if type(value) is int else None
+        return n.value if isinstance(n, gast.Constant) and type(n.value) is int else None
+
+    if index.step is None:
+        lower = number(index.lower) if index.lower is not None else 0
+        upper = number(index.upper) if index.upper is not None else None
+        if index.upper is None and lower is not None and lower >= 0:
+            return ("drop", lower)
+        if index.lower is None and upper is not None and upper < 0:
+            return ("drop", -upper)
+    return gast.dump(index)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float, complex)) and not isinstance(value, bool)
 
 
 # --------------------------------------------------------------------------- loop invariants
