@@ -13,7 +13,12 @@ With ``hoist=True`` (the basis loops of ``jacfwd``/``jacrev`` wrappers, in
 which the inner JVP or VJP is inlined), assignments at the top of a
 top-level loop whose operands do not change in the loop are moved before
 it: the primal part of each column's JVP is computed once, not once per
-column.
+column (a name the loop body assigns more than once is first renamed per
+assignment, so that its invariant values can move too).
+
+``unbroadcast(ct, x)`` and ``broadcast_like(ct, x)`` between arrays whose
+shapes are provably equal (slices of one array and element-wise results of
+them) become ``ct``, which they return in that case anyway.
 
 Finally, a temporary holding an element-wise operation that is read once,
 by the next element-wise operation, is folded into it (``_t = a * b;
