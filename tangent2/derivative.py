@@ -323,11 +323,10 @@ class _Plan:
                                                leaves, x, primal, inner.function)
         else:
             wrapper = jacobian_wrapper(self.kind, f"{node.name}_{self.kind}", leaves, x, primal, inner.function)
-        if not specialize:
-            return wrapper  # inlined by a caller, which differentiates it further
-        # Called directly: the JVP (or VJP) is inlined into the basis loop, so that what does not depend on
-        # the basis direction (the primal, and the tangent of the constant seed) is hoisted out of it:
-        # computed once, not once per column.
+        # The JVP (or VJP) is inlined into the basis loop, so that what does not depend on the basis direction
+        # (the primal, and the tangent of the constant seed) is hoisted out of it: computed once, not once per
+        # column.  A caller that inlines the wrapper and differentiates it further then saves none of it per
+        # column either.
         wrapper.source_lines = {}
         return simplify(check_aliasing(normalize(wrapper, mode_switching=False), specialized=False), hoist=True)
 

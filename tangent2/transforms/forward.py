@@ -14,6 +14,7 @@ from tangent2.frontend.resolve import lookup
 from tangent2.frontend.shapes import infer_scalars
 from tangent2.rules import registry
 from tangent2.transforms import inline
+from tangent2.transforms.simplify import alias_classes, written_names
 
 
 def forward(node, wrt):
@@ -31,6 +32,8 @@ class _Forward:
         self.namer = ir.Namer(ir.all_names(node) | set(self.namespace))
         self.tangent = {}
         self.written = {ir.target_name(s) for s in ir.walk_statements(node.body) if ir.is_subscript_write(s)}
+        self.zero_candidates = _zero_candidates(node)
+        self.zero = set()  # names whose tangent is known to be zero everywhere (see _zero_candidates)
 
     def dot(self, name):
         if name not in self.tangent:
@@ -39,7 +42,7 @@ class _Forward:
 
     def tangent_of(self, atom):
         """The tangent of an operand: a Name, a symbolic zero, or a tuple of those."""
-        if isinstance(atom, gast.Name) and atom.id in self.active:
+        if isinstance(atom, gast.Name) and atom.id in self.active and atom.id not in self.zero:
             return ir.load(self.dot(atom.id))
         if isinstance(atom, gast.Tuple):
             parts = [self.tangent_of(e) for e in atom.elts]
@@ -123,6 +126,11 @@ class _Forward:
         result = self.namer.fresh(f"_{name}_new") if overwrites else name
         statements, tangent = self.tangent_expression(stmt, ir.load(result))
         if inline.is_zero(tangent):
+            if name in self.zero_candidates and name not in self.tangent:
+                # Its only assignment, and no tangent of it handed out yet: its reads get a symbolic zero, and the
+                # rules of the operations reading it drop the terms it would contribute.
+                self.zero.add(name)
+                return [stmt]
             # The zero of the result: a rule's zero stands for an operand's tangent, of the operand's shape.
             return [stmt, ir.assign(self.dot(name), inline.zeros_of(ir.load(name), self.namespace), stmt.origin)]
         written_tangents = {self.tangent[w] for w in self.written if w in self.tangent}
@@ -181,6 +189,30 @@ class _Forward:
                 return ir.load(name)
         self.namespace["np"] = np
         return ir.load("np")
+
+
+def _zero_candidates(node):
+    """Names that may stand for a symbolic zero tangent when their one assignment has a zero tangent.
+
+    The name is assigned once (by a plain ``name = value``), is not a parameter, and shares no memory with an
+    array the function writes into (``b = a; b[0] = y`` changes ``a`` too, and so must ``a``'s tangent): then
+    wherever it is read, its value (and so its tangent) comes from that assignment.
+    """
+    counts = {}
+    for stmt in ir.walk_statements(node.body):
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+            counts[stmt.targets[0].id] = counts.get(stmt.targets[0].id, 0) + 1
+        elif isinstance(stmt, gast.Assign) and not ir.is_subscript_write(stmt):
+            for name in ir.assigned_names(stmt.targets):
+                counts[name] = 2
+        elif isinstance(stmt, gast.For):
+            for name in ir.assigned_names(stmt.target):
+                counts[name] = 2
+    classes = alias_classes(node)
+    written = {classes.find(name) for name in written_names(node, node.body)}
+    params = set(node.params)
+    return {name for name, count in counts.items()
+            if count == 1 and name not in params and classes.find(name) not in written}
 
 
 def _shares_memory(value):

@@ -13,13 +13,20 @@ With ``hoist=True`` (the basis loops of ``jacfwd``/``jacrev`` wrappers, in
 which the inner JVP or VJP is inlined), assignments at the top of a
 top-level loop whose operands do not change in the loop are moved before
 it: the primal part of each column's JVP is computed once, not once per
-column.
+column (a name the loop body assigns more than once is first renamed per
+assignment, so that its invariant values can move too).
+
+``unbroadcast(ct, x)`` and ``broadcast_like(ct, x)`` between arrays whose
+shapes are provably equal (slices of one array and element-wise results of
+them) become ``ct``, which they return in that case anyway.
 
 Finally, a temporary holding an element-wise operation that is read once,
 by the next element-wise operation, is folded into it (``_t = a * b;
 c = _t + d`` becomes ``c = a * b + d``): one statement, and under Numba one
 fused loop instead of a temporary array.
 """
+import types
+
 import gast
 import numpy as np
 
@@ -30,7 +37,7 @@ from tangent2.frontend.resolve import lookup
 def simplify(node, hoist=False):
     """Simplify the FunctionDef ``node`` in place and return it."""
     while _propagate_copies(node) | _forward_zero_shapes(node) | _remove_dead_code(node) | \
-            (hoist and _hoist_invariants(node)):
+            (hoist and _hoist_invariants(node)) | _drop_equal_shape_unbroadcasts(node):
         pass
     _fold_temporaries(node)
     return node
@@ -134,32 +141,41 @@ def _numeric_arrays(node):
     return {name for name, numeric in kinds.items() if numeric and name not in params}
 
 
-def _alias_classes(node):
+def alias_classes(node):
+    """Union-find of the names of ``node`` that may share memory (see :class:`_Classes`)."""
     classes = _Classes()
     numeric = _numeric_arrays(node)
+    # A module (``np`` in ``np.ravel(a)``) holds no array data: joining it would put every array passed to a
+    # NumPy function into one class.
+    modules = {name for name, value in getattr(node, "namespace", {}).items()
+               if isinstance(value, types.ModuleType)} - ir.assigned_names(node.body)
+
+    def operands(value):
+        return sorted(ir.names_in(value) - modules)
+
     for stmt in ir.walk_statements(node.body):
         if isinstance(stmt, gast.Assign):
             target, value = stmt.targets[0], stmt.value
             base = ir.target_name(stmt) if isinstance(target, (gast.Name, gast.Subscript)) else None
             if base is None:
-                classes.union(ir.names_in(stmt))
+                classes.union(operands(stmt))
             elif isinstance(target, gast.Subscript):
                 if base not in numeric:
-                    classes.union([base] + sorted(ir.names_in(value)))  # a list item may be an array
+                    classes.union([base] + operands(value))  # a list item may be an array
             elif _mutated_argument(node, value) is not None:
                 classes.union([base, _mutated_argument(node, value)])
             elif isinstance(value, gast.Call) and _is_known(_callee(node, value), _ALIAS_FIRST):
-                classes.union([base] + sorted(ir.names_in(value.args[0])))
+                classes.union([base] + operands(value.args[0]))
             elif not _is_fresh(node, value):
-                classes.union([base] + sorted(ir.names_in(value)))
+                classes.union([base] + operands(value))
         elif isinstance(stmt, gast.Expr):
-            classes.union(sorted(ir.names_in(stmt.value)))
+            classes.union(operands(stmt.value))
     return classes
 
 
 # --------------------------------------------------------------------------- dead code
 def _remove_dead_code(node):
-    classes = _alias_classes(node)
+    classes = alias_classes(node)
     assigned = ir.assigned_names(node.body)
     # Writes into arrays the caller can see (parameters, globals) are effects.
     outside = {n for n in ir.names_in(node.body) if n not in assigned} | {a.id for a in node.args.args}
@@ -292,6 +308,107 @@ def _forward_zero_shapes(node):
     return changed
 
 
+# --------------------------------------------------------------------------- arrays of equal shape
+_SHAPE_OF_SECOND = (runtime.unbroadcast, runtime.broadcast_like)
+_SHAPE_OF_FIRST = (runtime.basis_vector, runtime.zeros_like)
+
+
+def _drop_equal_shape_unbroadcasts(node):
+    """``d = unbroadcast(ct, x)`` -> ``d = ct`` (and ``broadcast_like`` likewise) where ``ct`` and ``x`` provably
+    have one shape and are arrays of at least one dimension: both helpers then return ``ct`` itself (no copy,
+    no dtype change), and the element-wise operations on either side of them can be folded into one.
+
+    Shapes are tracked in statement order, per statement list, for names assigned once (and parameters never
+    assigned): each gets a key, equal keys meaning equal shapes.  ``unbroadcast(c, a)``, ``broadcast_like(c, a)``,
+    ``basis_vector(a, i)`` and ``zeros_like(a)`` have the key of ``a``; a slice ``a[1:]`` has the key (``a``'s
+    key, the slice), ``a[1:]`` and ``a[:-1]`` sharing one; an element-wise operation whose operands all have one
+    key (the rest number constants) has it.  Arrays are what a slice gives (a slice of a number fails) and what
+    operations on arrays of that shape give.  A nested block starts from what its parent knows there and hands
+    nothing back; a name is known only after its assignment was seen, so a loop-carried read never meets a later
+    iteration's shape.
+    """
+    definitions = _definitions(node)
+    params = {p.id for p in node.args.args}
+    once = {name for name, defs in definitions.items()
+            if len(defs) == 1 and isinstance(defs[0][0], gast.Assign) and name not in params}
+    changed = False
+
+    def describe(name, value, shapes, arrays):
+        """(key, is an array of >= 1 dimension) of ``name = value``, or (None, False)."""
+        if isinstance(value, gast.Name):
+            return shapes.get(value.id), value.id in arrays
+        if isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name) and \
+                isinstance(value.slice, gast.Slice):
+            base = shapes.get(value.value.id)
+            return (name if base is None else (base, _slice_key(value.slice))), True
+        if isinstance(value, gast.Call) and not value.keywords and value.args and \
+                all(isinstance(a, gast.Name) for a in value.args):
+            callee = _callee(node, value)
+            like = value.args[1] if len(value.args) == 2 and _is_known(callee, _SHAPE_OF_SECOND) else \
+                value.args[0] if _is_known(callee, _SHAPE_OF_FIRST) and len(value.args) <= 2 else None
+            if like is not None:
+                return shapes.get(like.id), like.id in arrays
+        if isinstance(value, (gast.BinOp, gast.UnaryOp)) and _elementwise(value):
+            leaves = [child for child in gast.walk(value) if isinstance(child, (gast.Name, gast.Constant))]
+            if any(isinstance(c, gast.Constant) and not _is_number(c.value) for c in leaves):
+                return None, False
+            names = [c.id for c in leaves if isinstance(c, gast.Name)]
+            keys = {shapes.get(n) for n in names}
+            if len(keys) == 1 and None not in keys and any(n in arrays for n in names):
+                return keys.pop(), True  # NumPy arithmetic on arrays of one shape (no sequence + or *)
+        return None, False
+
+    def scan(stmts, shapes, arrays):
+        nonlocal changed
+        shapes, arrays = dict(shapes), set(arrays)
+        for stmt in stmts:
+            if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+                value = stmt.value
+                if isinstance(value, gast.Call) and _is_known(_callee(node, value), _SHAPE_OF_SECOND) and \
+                        len(value.args) == 2 and not value.keywords and \
+                        all(isinstance(a, gast.Name) and a.id in arrays for a in value.args) and \
+                        shapes.get(value.args[0].id) == shapes.get(value.args[1].id) is not None:
+                    stmt.value = value = ir.load(value.args[0].id)
+                    changed = True
+                name = stmt.targets[0].id
+                key, is_array = describe(name, value, shapes, arrays) if name in once else (None, False)
+                shapes.pop(name, None)
+                arrays.discard(name)
+                if key is not None:
+                    shapes[name] = key
+                    if is_array:
+                        arrays.add(name)
+            for field in ("body", "orelse"):
+                if getattr(stmt, field, None):
+                    scan(getattr(stmt, field), shapes, arrays)
+
+    unassigned = {p: p for p in params if p not in definitions}
+    scan(node.body, unassigned, set())
+    return changed
+
+
+def _slice_key(index):
+    """A key for the extent a slice leaves: ``k:`` and ``:-k`` (k a non-negative int) both drop k elements."""
+    def number(n):
+        if isinstance(n, gast.UnaryOp) and isinstance(n.op, gast.USub) and isinstance(n.operand, gast.Constant):
+            value = n.operand.value
+            return -value if type(value) is int else None
+        return n.value if isinstance(n, gast.Constant) and type(n.value) is int else None
+
+    if index.step is None:
+        lower = number(index.lower) if index.lower is not None else 0
+        upper = number(index.upper) if index.upper is not None else None
+        if index.upper is None and lower is not None and lower >= 0:
+            return ("drop", lower)
+        if index.lower is None and upper is not None and upper < 0:
+            return ("drop", -upper)
+    return gast.dump(index)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float, complex)) and not isinstance(value, bool)
+
+
 # --------------------------------------------------------------------------- loop invariants
 _HOISTABLE_MODULES = ("tangent2.runtime", "tangent2.rules.runtime", "builtins", "math", "scipy.special")
 
@@ -312,6 +429,7 @@ def _hoist_invariants(node):
     body = []
     for stmt in node.body:
         if isinstance(stmt, gast.For) and not stmt.orelse:
+            changed |= _rename_redefinitions(node, stmt)
             hoisted = _hoist_from(node, stmt)
             body.extend(hoisted)
             changed |= bool(hoisted)
@@ -320,24 +438,63 @@ def _hoist_invariants(node):
     return changed
 
 
+def _rename_redefinitions(node, loop):
+    """Give each assignment but the last of a name assigned more than once in ``loop``'s body a fresh name,
+    up to the next assignment (``h = tanh(a); b = f(h); h = g(b)`` becomes ``h_1 = tanh(a); b = f(h_1);
+    h = g(b)``), so that a value that does not change in the loop can be hoisted although its name is reused.
+
+    Only names assigned by plain ``name = value`` statements directly in the body: a read before the first
+    assignment (the value of the previous iteration) and reads after the loop still see the last one.
+    """
+    body = loop.body
+    counts = {}
+    for stmt in body:
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+            counts[stmt.targets[0].id] = counts.get(stmt.targets[0].id, 0) + 1
+    nested = set()  # names assigned (or read by a nested scope) anywhere else in the loop
+    for stmt in body:
+        if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
+            nested |= ir.assigned_names(stmt.targets if isinstance(stmt, gast.Assign) else stmt)
+        for child in gast.walk(stmt):
+            if isinstance(child, (gast.Lambda, gast.ListComp, gast.GeneratorExp, gast.DictComp, gast.SetComp)):
+                nested |= ir.names_in(child)
+    nested |= ir.assigned_names(loop.target)
+    renamed = {name for name, count in counts.items() if count > 1 and name not in nested}
+    if not renamed:
+        return False
+    namer = ir.Namer(ir.all_names(node) | set(getattr(node, "namespace", {})))
+    remaining = dict(counts)
+    current = {}  # name -> the fresh name its reads refer to from here on
+
+    class Rename(gast.NodeTransformer):
+        def visit_Name(self, n):
+            if isinstance(n.ctx, gast.Load) and n.id in current:
+                return ir.load(current[n.id])
+            return n
+
+    for stmt in body:
+        Rename().visit(stmt)  # the value is read before the target is bound
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and \
+                stmt.targets[0].id in renamed:
+            name = stmt.targets[0].id
+            remaining[name] -= 1
+            if remaining[name]:
+                current[name] = namer.fresh(name)
+                stmt.targets[0] = ir.store(current[name])
+            else:
+                current.pop(name, None)
+    return True
+
+
 def _hoist_from(node, loop):
     """Remove and return the assignments at the top of ``loop``'s body that compute the same value in
     every iteration: their operands are assigned nowhere in the loop (or by an earlier hoisted one) and share
     no memory with an array the loop writes into."""
-    classes = _alias_classes(node)
+    classes = alias_classes(node)
     definitions = _definitions(node)
     params = {p.id for p in node.args.args}
     variant = ir.assigned_names(loop.body) | ir.assigned_names(loop.target)
-    mutated = set()
-    for stmt in ir.walk_statements(loop.body):
-        if ir.is_subscript_write(stmt):
-            mutated.add(ir.target_name(stmt))
-        elif isinstance(stmt, gast.Expr):
-            mutated |= ir.names_in(stmt.value)
-        elif isinstance(stmt, gast.Assign):
-            for name in (_pop_object(stmt.value), _mutated_argument(node, stmt.value)):
-                if name is not None:
-                    mutated.add(name)
+    mutated = written_names(node, loop.body)
     mutated_classes = {classes.find(n) for n in mutated}
     hoisted, kept = [], []
     for stmt in loop.body:
@@ -349,6 +506,21 @@ def _hoist_from(node, loop):
     if hoisted:
         loop.body = kept or [gast.Pass()]
     return hoisted
+
+
+def written_names(node, stmts):
+    """Names whose value the statements may change in place: element writes, in-place calls, method calls."""
+    written = set()
+    for stmt in ir.walk_statements(stmts):
+        if ir.is_subscript_write(stmt):
+            written.add(ir.target_name(stmt))
+        elif isinstance(stmt, gast.Expr):
+            written |= ir.names_in(stmt.value)
+        elif isinstance(stmt, gast.Assign):
+            for name in (_pop_object(stmt.value), _mutated_argument(node, stmt.value)):
+                if name is not None:
+                    written.add(name)
+    return written
 
 
 def _invariant(node, stmt, variant, mutated_classes, classes, definitions, params):
