@@ -1,10 +1,11 @@
 """Emit: a generated FunctionDef -> readable source in a real file -> a Python function.
 
-The file lives in the cache directory under a hash of its text, so
-``inspect.getsource``, tracebacks, pdb and Numba's on-disk cache all work,
-and a second process finds the same file.
+The file lives in the cache directory under a hash of its text and of
+tangent2's own source, so ``inspect.getsource``, tracebacks, pdb and Numba's
+on-disk cache all work, and a second process finds the same file.
 """
 import ast
+import functools
 import hashlib
 import inspect
 import os
@@ -121,9 +122,29 @@ def cache_dir():
     return os.path.join(base, "tangent2")
 
 
+@functools.lru_cache(maxsize=None)
+def _compiler_fingerprint():
+    """A hash of tangent2's own source files.
+
+    Numba keys its on-disk cache by the generated file, and the machine code in
+    it also depends on tangent2's overloads and typing rules: naming the file
+    after this hash too makes an upgraded tangent2 compile afresh instead of
+    loading code an older one compiled for the same text.
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for directory, subdirectories, files in os.walk(package):
+        subdirectories.sort()
+        for name in sorted(files):
+            if name.endswith(".py"):
+                with open(os.path.join(directory, name), "rb") as source:
+                    digest.update(name.encode() + b"\0" + source.read())
+    return digest.digest()
+
+
 def write_source(text):
-    """Write ``text`` under its content hash, atomically; reuse an intact existing file."""
-    digest = hashlib.sha256(text.encode()).hexdigest()[:24]
+    """Write ``text`` under a hash of it and of tangent2, atomically; reuse an intact existing file."""
+    digest = hashlib.sha256(_compiler_fingerprint() + text.encode()).hexdigest()[:24]
     directory = cache_dir()
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"tg_{digest}.py")

@@ -358,6 +358,20 @@ def test_on_disk_cache_second_process_skips_compilation(tmp_path):
     assert list((tmp_path / "cache" / "__pycache__").glob("tg_*.nbi"))  # Numba's index next to the file
 
 
+def test_an_upgraded_tangent2_does_not_reuse_the_files_an_older_one_cached(tmp_path, monkeypatch):
+    # Numba's cache is keyed by the generated file: machine code compiled by an older tangent2 (other overloads,
+    # other typing rules) for the same text must not be found under the same name
+    from tangent2 import codegen
+    monkeypatch.setenv("TANGENT2_CACHE_DIR", str(tmp_path))
+    text = "def f(x):\n    return x\n"
+    current = codegen.write_source(text)
+    assert codegen.write_source(text) == current
+    monkeypatch.setattr(codegen, "_compiler_fingerprint", lambda: b"another tangent2")
+    upgraded = codegen.write_source(text)
+    assert upgraded != current
+    assert open(upgraded).read() == open(current).read() == text
+
+
 CUDA_SCRIPT = textwrap.dedent("""
     import importlib.util, sys
     import numpy as np
