@@ -349,14 +349,14 @@ class _Plan:
 
         probe_text = f"def probe({', '.join(leaf_names)}):\n    return TARGET({call_args('0')})\n"
         probe = gast.parse(probe_text).body[0]
-        probe.namespace = dict(namespace, TARGET=derivative.target)
+        target = _per_example_target(derivative.target, args, self.leaf_axes) if in_place else derivative.target
+        probe.namespace = dict(namespace, TARGET=target)
         probe.filename = None
         probe.source_lines = {}
         self.output = normalize(probe).output
         paths = _output_paths(self.output, "_out")
         out_axes = _output_axes(derivative.options.get("out_axes", 0), self.output, len(paths))
-        wrapper = vmap_wrapper(f"{node.name}_vmap", leaf_names, self.leaf_axes, call_args, paths, out_axes,
-                               derivative.target)
+        wrapper = vmap_wrapper(f"{node.name}_vmap", leaf_names, self.leaf_axes, call_args, paths, out_axes, target)
         wrapper.namespace.update(namespace)
         wrapper.source_lines = {}
         # Inner gradients are inlined rather than switched, so the loop compiles as one function.
@@ -423,6 +423,19 @@ def _identifier(key):
 def _param_leaves(name, structure):
     from tangent2.frontend.normalize import _leaves
     return [name] if structure is None else [leaf.id for leaf in _leaves(structure)]
+
+
+def _per_example_target(target, args, leaf_axes):
+    """What a directly called vmap inlines per example: a Derivative's generated function specialized to one
+    example's ndims (``x[_batch]`` of a 1-d ``x`` is a scalar, so its ``unbroadcast`` calls and the primal work
+    kept only for shapes go), when every argument is one array or number with a non-empty batch."""
+    if not isinstance(target, Derivative) or target.kind == "vmap" or len(args) != len(leaf_axes):
+        return target
+    if any(isinstance(a, (tuple, list, dict)) or (axis is not None and np.shape(a)[axis] == 0)
+           for a, axis in zip(args, leaf_axes)):
+        return target
+    example = tuple(a if axis is None else np.take(a, 0, axis) for a, axis in zip(args, leaf_axes))
+    return target._plan(complete_arguments(target.target, example)).function
 
 
 def _flatten_args(args):

@@ -104,6 +104,27 @@ def test_elementwise_results_are_written_into_rows():
     np.testing.assert_allclose(tg.jit(batched)(x, np.array([0.5])), 2.0 * x - 0.5)
 
 
+def cubic(x):
+    return x**3 + 2*x**2 - 3*x + 1
+
+
+def test_the_per_example_derivative_is_specialized_to_one_example():
+    # x[_batch] of a 1-d x is a scalar: the inlined derivative has no unbroadcast (and no primal kept for it)
+    x = np.linspace(-2.0, 2.0, 7)
+    first = tg.vmap(tg.grad(cubic))
+    second = tg.vmap(tg.grad(tg.grad(cubic)))
+    np.testing.assert_allclose(first(x), 3 * x**2 + 4 * x - 3, rtol=1e-12)
+    np.testing.assert_allclose(second(x), 6 * x + 4, rtol=1e-12)
+    assert "unbroadcast" not in first.source and "unbroadcast" not in second.source
+    assert "** 3" not in batch_loop(first.source)   # the primal's x**3 fed only shapes
+    numeric = numerical_grad(lambda v: np.sum(cubic(v)), (x,))
+    np.testing.assert_allclose(first(x), numeric, rtol=1e-6)
+    np.testing.assert_allclose(tg.jit(second)(x), 6 * x + 4, rtol=1e-12)
+    # an unbatched argument (theta) is passed whole to the specialized per-example derivative
+    mapped = tg.vmap(tg.grad(td_loss), in_axes=(None, 0, 0, 0))
+    args = td_data(3)
+    np.testing.assert_allclose(mapped(*args), td_closed_form(*args), rtol=1e-12, atol=1e-12)
+
 def ragged(x, k):
     return x[:k] * 2.0
 
