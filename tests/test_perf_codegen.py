@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import tangent2 as tg
+from benchmarks.workloads.euler import DT, euler_loss
 from tangent2.testing import numerical_grad
 
 
@@ -154,25 +155,7 @@ def test_a_vmap_inside_differentiated_code_keeps_the_plain_loop():
     np.testing.assert_allclose(jacobian, np.diag(expected), rtol=1e-12, atol=1e-12)
 
 
-# ---------------------------------------------------- elements of arrays
-DT = 0.001
-
-
-def euler_loss(p, x0, steps):
-    sigma = p[0]
-    rho = p[1]
-    beta = p[2]
-    x = x0[0]
-    y = x0[1]
-    z = x0[2]
-    for i in range(steps):
-        dx = sigma * (y - x)
-        dy = x * (rho - z) - y
-        dz = x * y - beta * z
-        x = x + 0.001 * dx
-        y = y + 0.001 * dy
-        z = z + 0.001 * dz
-    return x * x + y * y + z * z
+# ---------------------------------------------------- elements of arrays (the Euler benchmark's loss)
 
 
 def euler_hand_gradient(p, x0, steps):

@@ -79,13 +79,16 @@ def cacheable(function):
     if not os.path.exists(function.__code__.co_filename):
         return False
     globals_ = function.__globals__
-    codes = [function.__code__]
-    while codes:
-        code = codes.pop()
-        if any(isinstance(globals_.get(name), _FROZEN) for name in code.co_names):
-            return False
-        codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
-    return True
+    return not any(isinstance(globals_.get(name), _FROZEN)
+                   for code in _code_objects(function.__code__) for name in code.co_names)
+
+
+def _code_objects(code):
+    """``code`` and the code objects nested in it (lambdas, comprehensions, inner functions)."""
+    yield code
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            yield from _code_objects(constant)
 
 
 _CALLEES = weakref.WeakKeyDictionary()   # callee (generated or the user's function) -> its Numba dispatcher
@@ -170,16 +173,10 @@ def _stamp(function, description):
     if description is None:
         return stamp
     digest = hashlib.sha256()
-    codes = [code]
-    while codes:
-        code = codes.pop()
-        digest.update(code.co_code + repr(code.co_names).encode())
-        for constant in code.co_consts:
-            if isinstance(constant, types.CodeType):
-                codes.append(constant)
-            else:
-                digest.update(repr(constant).encode())
-    return f"{stamp}:{function.__code__.co_firstlineno}:{digest.hexdigest()[:16]}"
+    for nested in _code_objects(code):
+        digest.update(nested.co_code + repr(nested.co_names).encode())
+        digest.update(repr([c for c in nested.co_consts if not isinstance(c, types.CodeType)]).encode())
+    return f"{stamp}:{code.co_firstlineno}:{digest.hexdigest()[:16]}"
 
 
 _BATCH_LOOP = re.compile(r"^(\s*for _batch(?:_\d+)? in )range\(", re.MULTILINE)
